@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test LeadRouter has. On a fresh Debian machine it first installs what the
+# tests need and is missing: redis-server (integration tests start their own on free
+# ports), Chromium (the settings page is tested in it) and the npm packages of the
+# browser tests (the official Bitrix24 frame SDK). Extra arguments go to `go test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d e2e/node_modules/@bitrix24/b24jssdk ]; then
+  echo "== installing the browser tests' npm packages"
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+# The browser and integration tests skip when Chromium or redis-server is missing,
+# except under CI, where they must run; this script has just installed both.
+export LEADROUTER_ARTIFACTS="${LEADROUTER_ARTIFACTS:-$PWD/.artifacts}"
+go test -count=1 -timeout 15m "$@" ./...
