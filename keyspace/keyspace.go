@@ -49,9 +49,123 @@ func RateLimit(memberID string) string { return tagged(memberID) + "ratelimit" }
 
 // ---- Settings and routing state (routing) ----
 
+// RoutingSettings is a hash holding every saved version of the portal's routing
+// settings: field "head" is the current version number, field "cur" the current
+// version's record and field "v<N>" the record of version N (JSON with the settings,
+// author and time). Written by routing on save and rollback; read by routing on every
+// decision (the decision script checks "head"). No TTL; absent until the first save.
+func RoutingSettings(memberID string) string { return tagged(memberID) + "routing:settings" }
+
+// RoutingLedger is a hash holding the portal's rotation state: one field per person
+// ("u<user_id>": credit, last lead time, day, leads that day, open leads) shared by
+// every team and source, and per-team fields ("rr<team_id>" round-robin pointer,
+// "st<team_id>" least-loaded streak). Written and read only by the routing decision
+// and release scripts. No TTL; absent until the portal's first routed lead.
+func RoutingLedger(memberID string) string { return tagged(memberID) + "routing:ledger" }
+
+// RoutingDecision is a string holding the JSON outcome of the decision that assigned
+// the lead leadID, so that deciding the same lead again returns it without spending
+// a turn. Written by the routing decision script, updated by release; lives for the
+// decision TTL (days).
+func RoutingDecision(memberID string, leadID int64) string {
+	return tagged(memberID) + "routing:decision:" + itoa(leadID)
+}
+
 // ---- Event queue and pipeline (queue) ----
 
+// EventStream is a stream of the portal's lead events (fields: event, lead, at,
+// attempt, reason). Appended by the /events handler, the reconciliation sweep and
+// retries; read through one consumer group shared by all instances; entries are
+// acknowledged when their lead is settled and trimmed to an approximate cap. No TTL.
+func EventStream(memberID string) string { return tagged(memberID) + "events" }
+
+// ReadyPortals is a sorted set of member_ids with queued work, scored by the Unix
+// time in milliseconds before which no worker may take the portal: now for waiting
+// portals, the lease's end while a worker holds it, a later time while the portal
+// asks us to slow down. Written by Enqueue and the workers; no TTL.
+func ReadyPortals() string { return "lr:queue:ready" }
+
+// Routed is a hash of the portal's routing decisions, lead ID → JSON (owner, rule,
+// time, whether written back). It is the lead-level record that makes routing
+// happen once per lead. Written and read by the workers; deleted with the portal.
+func Routed(memberID string) string { return tagged(memberID) + "routed" }
+
+// OwnWrite is a string marking that the app itself just wrote the lead's owner, so
+// that the ONCRMLEADUPDATE it causes is ignored. Written by the workers before each
+// write-back; lives for minutes.
+func OwnWrite(memberID string, leadID int64) string {
+	return tagged(memberID) + "own-write:" + itoa(leadID)
+}
+
+// Held is a sorted set of lead IDs that routing held (nobody could take them),
+// scored by the Unix time in milliseconds of the next attempt. Written and read by
+// the workers; no TTL.
+func Held(memberID string) string { return tagged(memberID) + "held" }
+
+// DeadLetters is a list of JSON entries (lead, event, reason, code, time, attempts)
+// that the pipeline could not deliver, newest first, capped. Written by the workers;
+// read and emptied from the settings page (retry). No TTL.
+func DeadLetters(memberID string) string { return tagged(memberID) + "dead" }
+
+// AssignmentLog is a list of JSON entries (time, lead, person, rule, reason), newest
+// first, capped. Written by the workers; read by the settings page. No TTL.
+func AssignmentLog(memberID string) string { return tagged(memberID) + "log" }
+
+// Stats is a hash of the portal's counters for one day (day = "2006-01-02" in UTC):
+// "routed:<user>", "skip:<reason>", "held", "dead". Written by the workers; read
+// by the settings page; expires after 9 days.
+func Stats(memberID, day string) string { return tagged(memberID) + "stats:" + day }
+
+// LastLead is a string holding the highest lead ID the pipeline has seen on the
+// portal, where the reconciliation sweep resumes. Written by the sweep; no TTL.
+func LastLead(memberID string) string { return tagged(memberID) + "last-lead" }
+
 // ---- Intake webhooks ----
+
+// IntakeSource is a hash holding one intake source: member_id, name, CRM source,
+// options and the SHA-256 of its secret. It is keyed by the source's unguessable ID
+// alone because an intake URL names no portal. Written by intake.Store on create,
+// update and rotate; read on every intake post; deleted on revoke. No TTL.
+func IntakeSource(sourceID string) string { return "lr:intake:source:" + sourceID }
+
+// IntakeSources is a set of the portal's intake source IDs. Written by intake.Store
+// on create and revoke; read by the settings page's list. No TTL.
+func IntakeSources(memberID string) string { return tagged(memberID) + "intake:sources" }
+
+// IntakePortals is a set of the member_ids whose intake stream may hold work.
+// Written by the intake post script; read by the intake workers. No TTL.
+func IntakePortals() string { return "lr:intake:portals" }
+
+// IntakeStream is a stream of accepted intake posts of the portal (field "id", the
+// intake ID), read by the consumer group "intake". Written by the intake post script;
+// trimmed by the workers as entries are acknowledged. No TTL.
+func IntakeStream(memberID string) string { return tagged(memberID) + "intake:stream" }
+
+// IntakeRecord is a hash holding one accepted intake post: source, state, the
+// normalized lead (until it is created), attempts, lead ID and owner. Written by the
+// intake post script and the workers; read by the status endpoint. No TTL while
+// pending or dead; lives seven days once the lead is created.
+func IntakeRecord(memberID, intakeID string) string {
+	return tagged(memberID) + "intake:post:" + intakeID
+}
+
+// IntakeIdempotency is a string holding the intake ID first accepted for one
+// idempotency key (client-supplied, or a hash of the payload) of one source. Written
+// by the intake post script with SET NX; lives for the source's idempotency window.
+func IntakeIdempotency(memberID, sourceID, key string) string {
+	return tagged(memberID) + "intake:idem:" + sourceID + ":" + key
+}
+
+// IntakeRate is a string counting one source's posts in one minute (window, the Unix
+// minute). Written by INCR on every intake post; lives two minutes.
+func IntakeRate(memberID, sourceID string, window int64) string {
+	return tagged(memberID) + "intake:rate:" + sourceID + ":" + itoa(window)
+}
+
+// IntakeDead is a list of intake IDs whose lead could not be created (a permanent
+// portal error, or too many attempts). Pushed by the workers; read and drained by
+// intake.Worker.Retry. No TTL.
+func IntakeDead(memberID string) string { return tagged(memberID) + "intake:dead" }
 
 // itoa formats an integer key part.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
