@@ -74,51 +74,60 @@ func RoutingDecision(memberID string, leadID int64) string {
 // ---- Event queue and pipeline (queue) ----
 
 // EventStream is a stream of the portal's lead events (fields: event, lead, at,
-// attempt, reason). Appended by the /events handler, the reconciliation sweep and
-// retries; read through one consumer group shared by all instances; entries are
-// acknowledged when their lead is settled and trimmed to an approximate cap. No TTL.
+// attempt). Appended by the /events handler, the reconciliation sweep and retries;
+// read through one consumer group shared by all instances; each entry is acknowledged
+// and deleted once its lead is settled, so the stream holds only unfinished work.
+// No TTL.
 func EventStream(memberID string) string { return tagged(memberID) + "events" }
 
 // ReadyPortals is a sorted set of member_ids with queued work, scored by the Unix
-// time in milliseconds before which no worker may take the portal: now for waiting
-// portals, the lease's end while a worker holds it, a later time while the portal
-// asks us to slow down. Written by Enqueue and the workers; no TTL.
+// time in milliseconds before which no worker may take the portal: the time it
+// became ready for waiting portals, the lease's end while a worker holds it, a later
+// time while the portal asks us to slow down. Written by Enqueue and the workers;
+// read by the workers. No TTL.
 func ReadyPortals() string { return "lr:queue:ready" }
 
-// Routed is a hash of the portal's routing decisions, lead ID → JSON (owner, rule,
-// time, whether written back). It is the lead-level record that makes routing
-// happen once per lead. Written and read by the workers; deleted with the portal.
+// Routed is a hash of the pipeline's record per lead, lead ID → JSON (owner, rule,
+// time, whether the owner was written back to the portal). It makes routing and the
+// write-back happen once per lead. Written and read by the workers; no TTL.
 func Routed(memberID string) string { return tagged(memberID) + "routed" }
 
-// OwnWrite is a string marking that the app itself just wrote the lead's owner, so
-// that the ONCRMLEADUPDATE it causes is ignored. Written by the workers before each
-// write-back; lives for minutes.
+// OwnWrite is a string holding the owner the app itself just wrote to the lead, so
+// that the ONCRMLEADUPDATE it causes is recognised and ignored. Written by the
+// workers before each write-back; read by the workers; lives for minutes.
 func OwnWrite(memberID string, leadID int64) string {
 	return tagged(memberID) + "own-write:" + itoa(leadID)
 }
 
-// Held is a sorted set of lead IDs that routing held (nobody could take them),
+// Held is a sorted set of lead IDs that routing held (nobody could take them yet),
 // scored by the Unix time in milliseconds of the next attempt. Written and read by
-// the workers; no TTL.
+// the workers. No TTL.
 func Held(memberID string) string { return tagged(memberID) + "held" }
 
-// DeadLetters is a list of JSON entries (lead, event, reason, code, time, attempts)
-// that the pipeline could not deliver, newest first, capped. Written by the workers;
-// read and emptied from the settings page (retry). No TTL.
+// DeadLetters is a list of JSON entries (ID, lead, event, reason, code, time,
+// attempts) the pipeline could not deliver, newest first, capped. Written by the
+// workers; read from the settings page, which also retries (removes) entries.
+// No TTL.
 func DeadLetters(memberID string) string { return tagged(memberID) + "dead" }
 
 // AssignmentLog is a list of JSON entries (time, lead, person, rule, reason), newest
 // first, capped. Written by the workers; read by the settings page. No TTL.
 func AssignmentLog(memberID string) string { return tagged(memberID) + "log" }
 
-// Stats is a hash of the portal's counters for one day (day = "2006-01-02" in UTC):
-// "routed:<user>", "skip:<reason>", "held", "dead". Written by the workers; read
-// by the settings page; expires after 9 days.
-func Stats(memberID, day string) string { return tagged(memberID) + "stats:" + day }
+// PipelineStats is a hash of the portal's pipeline counters for one UTC day
+// (day = "2006-01-02"): "routed:<user_id>", "skip:<reason>", "held", "dead".
+// Written by the workers; read by the settings page; expires after 9 days.
+func PipelineStats(memberID, day string) string { return tagged(memberID) + "stats:" + day }
 
-// LastLead is a string holding the highest lead ID the pipeline has seen on the
-// portal, where the reconciliation sweep resumes. Written by the sweep; no TTL.
+// LastLead is a string holding the highest lead ID the reconciliation sweep has
+// seen on the portal, where the next sweep resumes. Written and read by the sweep.
+// No TTL.
 func LastLead(memberID string) string { return tagged(memberID) + "last-lead" }
+
+// SweepLock is a string holding the consumer name of the instance sweeping the
+// portal for missed leads. Written by the sweep with SET NX; lives one sweep
+// interval at most.
+func SweepLock(memberID string) string { return tagged(memberID) + "sweep-lock" }
 
 // ---- Intake webhooks ----
 
