@@ -1,0 +1,253 @@
+package bitrix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// MaxBatch is the number of commands one batch request may carry.
+const MaxBatch = 50
+
+// ErrBadBatch is returned for a batch the client refuses to send: too many
+// commands, an empty or repeated command ID, or params it cannot encode.
+var ErrBadBatch = errors.New("bitrix: bad batch")
+
+// Command is one command of a batch. Params are encoded as a PHP query string
+// ("method?filter[>ID]=5&select[0]=ID"); string values may hold references to
+// earlier commands' results, such as "$result[get_lead][ASSIGNED_BY_ID]".
+type Command struct {
+	ID     string
+	Method string
+	Params map[string]any
+}
+
+// BatchResult is the answer to a batch. Result holds the results of the
+// commands that succeeded, Errors the errors of those that failed, Total and
+// Next the paging of list commands (a key in Next means there is a next page).
+// A command missing from both Result and Errors did not run (halt).
+type BatchResult struct {
+	Result map[string]json.RawMessage
+	Errors map[string]*Error
+	Total  map[string]int
+	Next   map[string]int
+}
+
+// Err returns the error of command id, or nil when it succeeded.
+func (r *BatchResult) Err(id string) error {
+	if e, ok := r.Errors[id]; ok {
+		return e
+	}
+	if _, ok := r.Result[id]; !ok {
+		return fmt.Errorf("batch command %s did not run", id)
+	}
+	return nil
+}
+
+// Decode decodes the result of command id into v. It returns the command's
+// error when the command failed.
+func (r *BatchResult) Decode(id string, v any) error {
+	if err := r.Err(id); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(r.Result[id], v); err != nil {
+		return fmt.Errorf("decode batch result %s: %w", id, err)
+	}
+	return nil
+}
+
+// Batch sends up to MaxBatch commands in one request, which counts as one
+// against the portal's rate limit. With halt the portal stops at the first
+// failing command. Failures of single commands come back in
+// BatchResult.Errors with a nil error; the error is for the request as a
+// whole. A batch is retried only when the portal refused it before running
+// it (QUERY_LIMIT_EXCEEDED), or when every command only reads.
+func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) (*BatchResult, error) {
+	if len(cmds) > MaxBatch {
+		return nil, fmt.Errorf("%d commands, at most %d: %w", len(cmds), MaxBatch, ErrBadBatch)
+	}
+	params, read, err := batchParams(cmds, halt)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	resp, err := c.do(ctx, "batch", body, read)
+	if err != nil {
+		return nil, err
+	}
+	res, err := decodeBatch(resp.Result)
+	if err != nil {
+		return nil, fmt.Errorf("batch on portal %s: %w", c.memberID, err)
+	}
+	return res, nil
+}
+
+// BatchAll sends any number of commands in batches of MaxBatch, one after the
+// other, and merges their answers. References between commands must stay
+// within one batch of MaxBatch. With halt it stops after the first batch in
+// which a command failed.
+func (c *Client) BatchAll(ctx context.Context, cmds []Command, halt bool) (*BatchResult, error) {
+	all := &BatchResult{
+		Result: make(map[string]json.RawMessage, len(cmds)),
+		Errors: make(map[string]*Error),
+		Total:  make(map[string]int),
+		Next:   make(map[string]int),
+	}
+	if err := checkIDs(cmds); err != nil {
+		return nil, err
+	}
+	for len(cmds) > 0 {
+		n := min(len(cmds), MaxBatch)
+		res, err := c.Batch(ctx, cmds[:n], halt)
+		if err != nil {
+			return all, err
+		}
+		all.merge(res)
+		if halt && len(res.Errors) > 0 {
+			break
+		}
+		cmds = cmds[n:]
+	}
+	return all, nil
+}
+
+func (r *BatchResult) merge(o *BatchResult) {
+	for k, v := range o.Result {
+		r.Result[k] = v
+	}
+	for k, v := range o.Errors {
+		r.Errors[k] = v
+	}
+	for k, v := range o.Total {
+		r.Total[k] = v
+	}
+	for k, v := range o.Next {
+		r.Next[k] = v
+	}
+}
+
+// batchParams builds the batch call's params; read reports whether every
+// command only reads.
+func batchParams(cmds []Command, halt bool) (map[string]any, bool, error) {
+	if err := checkIDs(cmds); err != nil {
+		return nil, false, err
+	}
+	cmd := make(map[string]string, len(cmds))
+	read := true
+	for _, c := range cmds {
+		if c.Method == "" || strings.ContainsAny(c.Method, "?&/ ") {
+			return nil, false, fmt.Errorf("command %s: method %q: %w", c.ID, c.Method, ErrBadBatch)
+		}
+		q, err := EncodeQuery(c.Params)
+		if err != nil {
+			return nil, false, fmt.Errorf("command %s: %w: %w", c.ID, ErrBadBatch, err)
+		}
+		cmd[c.ID] = strings.ToLower(c.Method) + "?" + q
+		read = read && isRead(c.Method)
+	}
+	h := 0
+	if halt {
+		h = 1
+	}
+	return map[string]any{"halt": h, "cmd": cmd}, read, nil
+}
+
+func checkIDs(cmds []Command) error {
+	seen := make(map[string]bool, len(cmds))
+	for i, c := range cmds {
+		if c.ID == "" {
+			return fmt.Errorf("command %d has no ID: %w", i, ErrBadBatch)
+		}
+		if seen[c.ID] {
+			return fmt.Errorf("command ID %s repeated: %w", c.ID, ErrBadBatch)
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+// decodeBatch reads the result of a batch call. Each section may be an object
+// keyed by command ID, or [] when empty (or a list when the IDs are 0, 1, ...,
+// as PHP writes such arrays).
+func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
+	var wire struct {
+		Result json.RawMessage `json:"result"`
+		Errors json.RawMessage `json:"result_error"`
+		Total  json.RawMessage `json:"result_total"`
+		Next   json.RawMessage `json:"result_next"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return nil, fmt.Errorf("decode batch answer: %w", err)
+	}
+	res := &BatchResult{Errors: make(map[string]*Error)}
+	var err error
+	if res.Result, err = section[json.RawMessage](wire.Result); err != nil {
+		return nil, fmt.Errorf("decode batch results: %w", err)
+	}
+	errs, err := section[*envelope](wire.Errors)
+	if err != nil {
+		return nil, fmt.Errorf("decode batch errors: %w", err)
+	}
+	for id, e := range errs {
+		if e == nil {
+			continue
+		}
+		be := &Error{Description: e.Description}
+		if e.Error != nil {
+			be.Code = *e.Error
+		}
+		if be.Is(ErrOperationLimit) {
+			be.ResetAt = resetAt(e.Time)
+		}
+		res.Errors[id] = be
+	}
+	if res.Total, err = intSection(wire.Total); err != nil {
+		return nil, fmt.Errorf("decode batch totals: %w", err)
+	}
+	if res.Next, err = intSection(wire.Next); err != nil {
+		return nil, fmt.Errorf("decode batch next: %w", err)
+	}
+	return res, nil
+}
+
+// section decodes one keyed section of a batch answer.
+func section[T any](raw json.RawMessage) (map[string]T, error) {
+	out := make(map[string]T)
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return out, nil
+	}
+	if raw[0] == '[' {
+		var list []T
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, err
+		}
+		for i, v := range list {
+			out[strconv.Itoa(i)] = v
+		}
+		return out, nil
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func intSection(raw json.RawMessage) (map[string]int, error) {
+	ids, err := section[ID](raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(ids))
+	for k, v := range ids {
+		out[k] = int(v)
+	}
+	return out, nil
+}
