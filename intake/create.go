@@ -1,0 +1,266 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/leadrouter/leadrouter/bitrix"
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+// originator is the ORIGINATOR_ID of every lead intake creates; ORIGIN_ID is the
+// intake ID. A retry after a lost answer finds the lead by them.
+const originator = "leadrouter-intake"
+
+// create makes the lead of one leased post: it decides the owner (once), adds the
+// lead (once), records the decision for the new lead and marks the post created.
+func (s *Service) create(ctx context.Context, memberID, intakeID string) error {
+	key := keyspace.IntakeRecord(memberID, intakeID)
+	rec, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return fmt.Errorf("read intake post: %w", err)
+	}
+	var lead Lead
+	if err := json.Unmarshal([]byte(rec["lead"]), &lead); err != nil {
+		return permanent{fmt.Errorf("decode intake lead: %w", err)}
+	}
+	src := &Source{ID: rec["source"], Name: rec["source_name"],
+		Options: Options{CRMSource: rec["crm_source"]}}
+	client := s.clients(memberID)
+
+	d, err := s.decision(ctx, memberID, key, rec, &lead, src, client)
+	if err != nil {
+		return err
+	}
+	leadID, err := s.addLead(ctx, key, rec, lead.Fields(src, d.Owner), intakeID, client)
+	if err != nil {
+		return err
+	}
+	if err := s.router.Created(ctx, memberID, leadID, d); err != nil {
+		return fmt.Errorf("record decision for lead %d: %w", leadID, err)
+	}
+	if err := s.finish(ctx, key, leadID, d.Owner); err != nil {
+		return err
+	}
+	postsCreated.Inc()
+	s.log.Info("intake lead created", "member_id", memberID, "intake_id", intakeID,
+		"source_id", src.ID, "lead_id", leadID, "owner", d.Owner, "rule", d.Rule)
+	return nil
+}
+
+// decision returns the owner of the post's lead: the one decided in an earlier
+// attempt, the post's own choice when that user is active, or routing's.
+func (s *Service) decision(ctx context.Context, memberID, key string, rec map[string]string,
+	lead *Lead, src *Source, client Caller) (Decision, error) {
+	var d Decision
+	if raw := rec["decision"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			return d, permanent{fmt.Errorf("decode intake decision: %w", err)}
+		}
+		return d, nil
+	}
+	if lead.Responsible > 0 {
+		active, err := activeUser(ctx, client, lead.Responsible)
+		if err != nil {
+			return d, fmt.Errorf("check responsible user: %w", err)
+		}
+		if active {
+			d = Decision{Owner: lead.Responsible, Rule: "responsible"}
+		} else {
+			overridesRefused.Inc()
+			s.rdb.HSet(ctx, key, "problem", "the responsible person asked for is not "+
+				"an active user of the portal; routing rules chose the owner")
+		}
+	}
+	if d.Rule == "" {
+		var err error
+		d, err = s.router.Route(ctx, memberID, candidate(lead, src))
+		if err != nil {
+			return d, fmt.Errorf("route intake lead: %w", err)
+		}
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return d, fmt.Errorf("encode intake decision: %w", err)
+	}
+	if err := s.rdb.HSet(ctx, key, "decision", raw).Err(); err != nil {
+		return d, fmt.Errorf("save intake decision: %w", err)
+	}
+	return d, nil
+}
+
+// candidate is the lead as routing sees it.
+func candidate(lead *Lead, src *Source) Candidate {
+	c := Candidate{SourceID: src.ID, Fields: map[string]string{}}
+	for k, v := range lead.Fields(src, 0) {
+		switch v := v.(type) {
+		case string:
+			c.Fields[k] = v
+		case []string:
+			c.Fields[k] = joinValues(v)
+		}
+	}
+	c.Fields["INTAKE_SOURCE"] = src.ID
+	for _, p := range lead.Phones {
+		c.Phones = append(c.Phones, p.Value)
+	}
+	for _, e := range lead.Emails {
+		c.Emails = append(c.Emails, e.Value)
+	}
+	return c
+}
+
+func joinValues(vs []string) string {
+	out := ""
+	for i, v := range vs {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+// activeUser reports whether id is an active user of the portal.
+func activeUser(ctx context.Context, client Caller, id int64) (bool, error) {
+	var users []struct {
+		ID     bitrix.ID   `json:"ID"`
+		Active bitrix.Bool `json:"ACTIVE"`
+	}
+	params := map[string]any{"FILTER": map[string]any{"ID": id}}
+	if err := client.Call(ctx, "user.get", params, &users); err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if int64(u.ID) == id {
+			return bool(u.Active), nil
+		}
+	}
+	return false, nil
+}
+
+// addLead creates the lead with crm.lead.add. When an earlier attempt may have
+// created it already (its answer was lost), it looks the lead up by ORIGIN_ID
+// first.
+func (s *Service) addLead(ctx context.Context, key string, rec map[string]string,
+	fields map[string]any, intakeID string, client Caller) (int64, error) {
+	if rec["adding"] != "" {
+		id, err := findLead(ctx, client, intakeID)
+		if err != nil || id > 0 {
+			return id, err
+		}
+	}
+	if err := s.rdb.HSet(ctx, key, "adding", 1).Err(); err != nil {
+		return 0, fmt.Errorf("mark intake lead adding: %w", err)
+	}
+	fields["ORIGINATOR_ID"] = originator
+	fields["ORIGIN_ID"] = intakeID
+	params := map[string]any{"fields": fields, "params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}
+	var id bitrix.ID
+	if err := client.Call(ctx, "crm.lead.add", params, &id); err != nil {
+		return 0, fmt.Errorf("add intake lead: %w", err)
+	}
+	return int64(id), nil
+}
+
+// findLead returns the lead created for intakeID, or zero.
+func findLead(ctx context.Context, client Caller, intakeID string) (int64, error) {
+	var leads []struct {
+		ID bitrix.ID `json:"ID"`
+	}
+	params := map[string]any{
+		"filter": map[string]any{"ORIGINATOR_ID": originator, "ORIGIN_ID": intakeID},
+		"select": []string{"ID"},
+	}
+	if err := client.Call(ctx, "crm.lead.list", params, &leads); err != nil {
+		return 0, fmt.Errorf("find intake lead: %w", err)
+	}
+	if len(leads) == 0 {
+		return 0, nil
+	}
+	return int64(leads[0].ID), nil
+}
+
+// finish marks the post created and drops the person's details from Redis.
+func (s *Service) finish(ctx context.Context, key string, leadID, owner int64) error {
+	p := s.rdb.TxPipeline()
+	p.HSet(ctx, key, "state", string(Created), "lead_id", leadID, "owner", owner,
+		"created_at", s.now().UnixMilli())
+	p.HDel(ctx, key, "lead", "lease", "next_at")
+	p.Expire(ctx, key, createdTTL)
+	if _, err := p.Exec(ctx); err != nil {
+		return fmt.Errorf("mark intake post created: %w", err)
+	}
+	return nil
+}
+
+// permanent marks an error that no retry can cure.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// retryable reports whether a failed attempt is worth another: the portal's
+// limits, outages and our own storage are; a refusal of the lead itself is not.
+func retryable(err error) bool {
+	var p permanent
+	if errors.As(err, &p) {
+		return false
+	}
+	if bitrix.Temporary(err) || errors.Is(err, bitrix.ErrOverload) {
+		return true
+	}
+	var be *bitrix.Error
+	return !errors.As(err, &be)
+}
+
+// failed records a failed attempt: a retry later, or a dead letter. It reports
+// whether the entry left the stream.
+func (s *Service) failed(ctx context.Context, memberID, entryID, intakeID string, err error) bool {
+	if errors.Is(err, context.Canceled) {
+		s.rdb.HDel(context.WithoutCancel(ctx), keyspace.IntakeRecord(memberID, intakeID), "lease")
+		return false
+	}
+	key := keyspace.IntakeRecord(memberID, intakeID)
+	attempts, herr := s.rdb.HIncrBy(ctx, key, "attempts", 1).Result()
+	if herr != nil {
+		s.log.Warn("count intake attempt", "member_id", memberID, "error", herr)
+		return false
+	}
+	if retryable(err) && attempts < int64(s.cfg.MaxAttempts) {
+		wait := s.backoff(int(attempts))
+		if errors.Is(err, bitrix.ErrOverload) {
+			wait = s.cfg.BackoffMax
+		}
+		var be *bitrix.Error
+		if errors.As(err, &be) && be.ResetAt.After(s.now().Add(wait)) {
+			wait = be.ResetAt.Sub(s.now())
+		}
+		s.rdb.HSet(ctx, key, "next_at", s.now().Add(wait).UnixMilli(), "lease", 0)
+		attemptsFailed.Inc()
+		s.log.Warn("intake lead not created yet", "member_id", memberID,
+			"intake_id", intakeID, "attempt", attempts, "retry_in", wait, "error", err)
+		return false
+	}
+	problem := "the portal refused the lead"
+	var be *bitrix.Error
+	if errors.As(err, &be) && be.Description != "" {
+		problem += ": " + be.Description
+	} else if attempts >= int64(s.cfg.MaxAttempts) {
+		problem = "the portal could not be reached after " + strconv.FormatInt(attempts, 10) +
+			" attempts"
+	}
+	p := s.rdb.TxPipeline()
+	p.HSet(ctx, key, "state", string(Failed), "problem", problem, "lease", 0)
+	p.LPush(ctx, keyspace.IntakeDead(memberID), intakeID)
+	if _, xerr := p.Exec(ctx); xerr != nil {
+		s.log.Warn("mark intake post dead", "member_id", memberID, "error", xerr)
+		return false
+	}
+	postsDead.Inc()
+	s.log.Error("intake lead not created", "member_id", memberID, "intake_id", intakeID,
+		"attempts", attempts, "error", err)
+	return s.ack(ctx, memberID, entryID) == nil
+}

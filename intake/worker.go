@@ -1,0 +1,216 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+// group is the consumer group of every portal's intake stream.
+const group = "intake"
+
+// createdTTL is how long the record of a created post stays readable.
+const createdTTL = 7 * 24 * time.Hour
+
+// readyPortals returns the portals that may have intake work, with their post
+// counters.
+func (s *Service) readyPortals(ctx context.Context) (map[string]float64, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, keyspace.IntakePortals(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read intake portals: %w", err)
+	}
+	out := make(map[string]float64, len(zs))
+	for _, z := range zs {
+		if m, ok := z.Member.(string); ok {
+			out[m] = z.Score
+		}
+	}
+	return out, nil
+}
+
+// forgetScript removes a portal from the ready set if nothing was posted since
+// the worker read its counter. KEYS[1] the ready set; ARGV[1] member_id, ARGV[2]
+// the counter read. Returns 1 when removed.
+var forgetScript = redis.NewScript(`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+	return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// drain works on the portal's posts until its stream has nothing this worker may
+// take now. A stream left empty takes the portal off the ready set.
+func (s *Service) drain(ctx context.Context, memberID string, score float64) {
+	if err := s.ensureGroup(ctx, memberID); err != nil {
+		s.log.Warn("create intake consumer group", "member_id", memberID, "error", err)
+		return
+	}
+	for ctx.Err() == nil {
+		entries, err := s.take(ctx, memberID)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("read intake stream", "member_id", memberID, "error", err)
+			}
+			return
+		}
+		progressed := false
+		for _, e := range entries {
+			id, _ := e.Values["id"].(string)
+			if s.process(ctx, memberID, e.ID, id) {
+				progressed = true
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	n, err := s.rdb.XLen(ctx, keyspace.IntakeStream(memberID)).Result()
+	if err == nil && n == 0 {
+		err = forgetScript.Run(ctx, s.rdb, []string{keyspace.IntakePortals()},
+			memberID, strconv.FormatFloat(score, 'f', -1, 64)).Err()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("check intake stream", "member_id", memberID, "error", err)
+	}
+}
+
+func (s *Service) ensureGroup(ctx context.Context, memberID string) error {
+	s.mu.Lock()
+	ok := s.grouped[memberID]
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	err := s.rdb.XGroupCreateMkStream(ctx, keyspace.IntakeStream(memberID), group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return err
+	}
+	s.mu.Lock()
+	s.grouped[memberID] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// take returns the posts of the portal this worker should look at: those other
+// workers left idle (retries, crashed workers), then new ones.
+func (s *Service) take(ctx context.Context, memberID string) ([]redis.XMessage, error) {
+	stream := keyspace.IntakeStream(memberID)
+	claimed, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: stream, Group: group, Consumer: s.cfg.Consumer,
+		MinIdle: s.cfg.ClaimIdle, Start: "0-0", Count: int64(s.cfg.Batch),
+	}).Result()
+	if err != nil {
+		return nil, s.groupLost(memberID, err)
+	}
+	if len(claimed) >= s.cfg.Batch {
+		return claimed, nil
+	}
+	streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: group, Consumer: s.cfg.Consumer, Streams: []string{stream, ">"},
+		Count: int64(s.cfg.Batch - len(claimed)), Block: -1,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return claimed, nil
+	}
+	if err != nil {
+		return nil, s.groupLost(memberID, err)
+	}
+	for _, st := range streams {
+		claimed = append(claimed, st.Messages...)
+	}
+	return claimed, nil
+}
+
+// groupLost forgets that the portal's group exists when Redis says it does not
+// (the stream was deleted), so that the next round creates it again.
+func (s *Service) groupLost(memberID string, err error) error {
+	if strings.HasPrefix(err.Error(), "NOGROUP") {
+		s.mu.Lock()
+		delete(s.grouped, memberID)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// leaseScript lets one worker at a time work on a post, and only when its next
+// attempt is due.
+//
+// KEYS[1] the post's record. ARGV[1] now (Unix ms), ARGV[2] the lease's end.
+// Returns -1 when the record is gone, 0 when the post is finished, 1 when the
+// lease is taken, 2 when another worker holds it, 3 when the next attempt is later.
+var leaseScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return -1
+end
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then
+	return 0
+end
+local now = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > now then
+	return 2
+end
+if tonumber(redis.call('HGET', KEYS[1], 'next_at') or '0') > now then
+	return 3
+end
+redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+return 1
+`)
+
+// process works on one stream entry and reports whether it was settled (created,
+// dead or gone) so that the entry left the stream.
+func (s *Service) process(ctx context.Context, memberID, entryID, intakeID string) bool {
+	now := s.now()
+	lease, err := leaseScript.Run(ctx, s.rdb,
+		[]string{keyspace.IntakeRecord(memberID, intakeID)},
+		now.UnixMilli(), now.Add(s.cfg.Lease).UnixMilli()).Int()
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Warn("lease intake post", "member_id", memberID, "intake_id", intakeID,
+				"error", err)
+		}
+		return false
+	}
+	switch lease {
+	case -1, 0:
+		return s.ack(ctx, memberID, entryID) == nil
+	case 2, 3:
+		return false
+	}
+	err = s.create(ctx, memberID, intakeID)
+	if err == nil {
+		return s.ack(ctx, memberID, entryID) == nil
+	}
+	return s.failed(ctx, memberID, entryID, intakeID, err)
+}
+
+// ack takes a settled entry off the stream.
+func (s *Service) ack(ctx context.Context, memberID, entryID string) error {
+	stream := keyspace.IntakeStream(memberID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, stream, group, entryID)
+		p.XDel(ctx, stream, entryID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("acknowledge intake post", "member_id", memberID, "error", err)
+	}
+	return err
+}
+
+// backoff is the wait before attempt n+1: doubling from BackoffBase up to
+// BackoffMax.
+func (s *Service) backoff(n int) time.Duration {
+	d := s.cfg.BackoffBase
+	for i := 1; i < n && d < s.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, s.cfg.BackoffMax)
+}
