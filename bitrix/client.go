@@ -401,6 +401,9 @@ type envelope struct {
 	Description string          `json:"error_description"`
 }
 
+// noCode describes an error answer that carried no error code.
+const noCode = "answer without an error code"
+
 // decodeResponse turns an HTTP answer into a Response or an *Error. Whether it
 // is an error is decided by the error key of the body; the status only
 // decides for bodies without one.
@@ -408,7 +411,7 @@ func decodeResponse(status int, data []byte) (*Response, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		if status >= 400 {
-			return nil, &Error{Status: status, Description: http.StatusText(status)}
+			return nil, &Error{Status: status, Description: noCode}
 		}
 		return nil, fmt.Errorf("decode answer (http %d): %w: %w", status, errTransport, err)
 	}
@@ -420,7 +423,7 @@ func decodeResponse(status int, data []byte) (*Response, error) {
 		return nil, e
 	}
 	if status >= 400 {
-		return nil, &Error{Status: status, Description: http.StatusText(status)}
+		return nil, &Error{Status: status, Description: noCode}
 	}
 	resp := &Response{Result: env.Result, Total: int(env.Total), Time: env.Time}
 	if env.Next != nil {
