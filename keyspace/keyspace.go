@@ -40,6 +40,24 @@ func Token(memberID string) string { return tagged(memberID) + "token" }
 // tokens. Written and deleted by oauth; lives at most the lock TTL (seconds).
 func RefreshLock(memberID string) string { return tagged(memberID) + "refresh-lock" }
 
+// ActivePortals is a set of the member_ids whose status is active. Written by oauth
+// on every status change; read by ActivePortals for background work. No TTL.
+func ActivePortals() string { return "lr:portals:active" }
+
+// PendingInstalls is a sorted set of the member_ids whose install page ran but
+// whose installation is not confirmed yet (status new), scored by the Unix time of
+// the install page. Written by oauth; read and trimmed by the lifecycle sweep. No TTL.
+func PendingInstalls() string { return "lr:portals:pending" }
+
+// LifecycleLock is a string holding the ID of the instance running the lifecycle
+// sweep (pending installs, token keep-alive), so that one instance sweeps at a
+// time. Written with SET NX by lifecycle; lives at most the sweep interval.
+func LifecycleLock() string { return "lr:lifecycle:sweep-lock" }
+
+// PortalPattern is the SCAN pattern matching every key of the portal memberID. The
+// member_id is checked to hold no glob characters before it is used here.
+func PortalPattern(memberID string) string { return tagged(memberID) + "*" }
+
 // ---- REST rate limiting (bitrix) ----
 
 // RateLimit is a hash holding the portal's leaky-bucket state as this deployment
