@@ -1,0 +1,281 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/bitrix"
+	"github.com/leadrouter/leadrouter/keyspace"
+	"github.com/leadrouter/leadrouter/oauth"
+	"github.com/leadrouter/leadrouter/routing"
+)
+
+// Decider is the routing engine as the pipeline uses it. *routing.Engine
+// implements it.
+type Decider interface {
+	Settings(ctx context.Context, memberID string) (*routing.Settings, int, error)
+	Decide(ctx context.Context, memberID string, lead routing.Lead, dir routing.Directory,
+		now time.Time) (routing.Decision, error)
+}
+
+// Portals are the installed portals and their REST clients. *oauth.Store
+// implements it.
+type Portals interface {
+	ActivePortals(ctx context.Context) ([]string, error)
+	Portal(ctx context.Context, memberID string) (*oauth.Portal, error)
+	Client(memberID string) *bitrix.Client
+}
+
+// Reasons a lead event is settled without a new decision, as counted in the stats.
+const (
+	reasonEcho          = "own_write"      // the update our own write caused
+	reasonAlreadyRouted = "already_routed" // the lead has its owner from us
+	reasonReassigned    = "reassigned"     // somebody changed the owner we wrote
+	reasonNotRouted     = "not_routed"     // the settings do not route this lead
+)
+
+// record is the pipeline's per-lead record in keyspace.Routed.
+type record struct {
+	UserID  int64     `json:"u"`
+	Person  string    `json:"p,omitempty"`
+	RuleID  string    `json:"r,omitempty"`
+	TeamID  string    `json:"t,omitempty"`
+	Trace   string    `json:"x,omitempty"`
+	At      time.Time `json:"at"`
+	Written bool      `json:"w,omitempty"`
+}
+
+// batchRun is one turn's view of a portal.
+type batchRun struct {
+	q        *Queue
+	memberID string
+	client   *bitrix.Client
+	portal   *oauth.Portal
+	settings *routing.Settings
+	now      time.Time
+	pause    time.Time
+	records  map[int64]*record
+}
+
+// process decides and writes back the units of one turn, setting each unit's
+// result. It returns the time before which the portal must not be called again.
+func (q *Queue) process(ctx context.Context, memberID string, units []*unit) time.Time {
+	b := &batchRun{q: q, memberID: memberID, now: q.cfg.Now(), records: map[int64]*record{}}
+	if err := b.load(ctx, units); err != nil {
+		b.failAll(units, err)
+		return b.pause
+	}
+	toRead := b.triage(ctx, units)
+	leads := b.read(ctx, toRead)
+	var toWrite []*unit
+	for _, u := range units {
+		if u.res.kind != settled || u.log != nil || b.records[u.leadID] == nil {
+			continue
+		}
+		if !b.records[u.leadID].Written {
+			toWrite = append(toWrite, u)
+		}
+	}
+	toWrite = append(toWrite, b.decide(ctx, toRead, leads)...)
+	b.write(ctx, toWrite)
+	return b.pause
+}
+
+// load fetches the portal, its settings and the records of the turn's leads.
+func (b *batchRun) load(ctx context.Context, units []*unit) error {
+	p, err := b.q.portals.Portal(ctx, b.memberID)
+	if err != nil {
+		return fmt.Errorf("load portal: %w", err)
+	}
+	if p.Status == "blocked" || p.Status == "deleted" {
+		return fmt.Errorf("%w: portal is %s", errPortalGone, p.Status)
+	}
+	b.portal = p
+	b.client = b.q.portals.Client(b.memberID)
+	if b.settings, _, err = b.q.decider.Settings(ctx, b.memberID); err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	fields := make([]string, len(units))
+	for i, u := range units {
+		fields[i] = itoa(u.leadID)
+	}
+	vals, err := b.q.rdb.HMGet(ctx, keyspace.Routed(b.memberID), fields...).Result()
+	if err != nil {
+		return fmt.Errorf("read lead records: %w", err)
+	}
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var r record
+		if json.Unmarshal([]byte(s), &r) == nil {
+			b.records[units[i].leadID] = &r
+		}
+	}
+	return nil
+}
+
+// errPortalGone marks a portal that is blocked or uninstalled.
+var errPortalGone = errors.New("portal unavailable")
+
+// triage settles what needs no REST call and returns the units whose lead must be
+// read and decided. A recorded but unwritten decision stays settled with its
+// record, to be written again.
+func (b *batchRun) triage(ctx context.Context, units []*unit) []*unit {
+	var echoes []*redis.IntCmd
+	pipe := b.q.rdb.Pipeline()
+	var read []*unit
+	for _, u := range units {
+		rec := b.records[u.leadID]
+		switch {
+		case rec == nil:
+			read = append(read, u)
+		case !rec.Written:
+			u.res = result{kind: settled}
+		case u.event == bitrix.EventLeadUpdate:
+			echoes = append(echoes, pipe.Exists(ctx, keyspace.OwnWrite(b.memberID, u.leadID)))
+			u.res = result{kind: settled, reason: reasonAlreadyRouted}
+		default:
+			u.res = result{kind: settled, reason: reasonAlreadyRouted}
+		}
+	}
+	if len(echoes) > 0 {
+		pipe.Exec(ctx)
+		i := 0
+		for _, u := range units {
+			if rec := b.records[u.leadID]; rec != nil && rec.Written &&
+				u.event == bitrix.EventLeadUpdate {
+				if echoes[i].Val() > 0 {
+					u.res.reason = reasonEcho
+				}
+				i++
+			}
+		}
+	}
+	return read
+}
+
+// failAll gives every unit the outcome of a failure that concerns the whole turn.
+func (b *batchRun) failAll(units []*unit, err error) {
+	res := b.classify(err)
+	for _, u := range units {
+		u.res = res
+	}
+}
+
+// classify turns a failure into a unit result, pausing the portal for limits and
+// temporary failures.
+func (b *batchRun) classify(err error) result {
+	var be *bitrix.Error
+	code := ""
+	if errors.As(err, &be) {
+		code = be.Code
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return result{kind: retry, reason: "interrupted", err: err}
+	case errors.Is(err, bitrix.ErrQueryLimit), errors.Is(err, bitrix.ErrOperationLimit):
+		until := b.now.Add(b.q.cfg.RetryBase)
+		if be != nil && be.ResetAt.After(until) {
+			until = be.ResetAt
+		}
+		b.pauseUntil(until)
+		mPaused.Inc()
+		return result{kind: retry, reason: "portal rate limit", code: code, err: err}
+	case errors.Is(err, errPortalGone), errors.Is(err, oauth.ErrUnknownPortal):
+		return result{kind: dead, reason: "portal not available: " + err.Error(), code: code, err: err}
+	case bitrix.Temporary(err) || be == nil:
+		b.pauseUntil(b.now.Add(b.q.cfg.RetryBase))
+		return result{kind: retry, reason: failureText(err), code: code, err: err}
+	default:
+		return result{kind: dead, reason: failureText(err), code: code, err: err}
+	}
+}
+
+// failureText says in a few words what went wrong, for the dead-letter list.
+func failureText(err error) string {
+	switch {
+	case errors.Is(err, bitrix.ErrNotFound):
+		return "lead not found (deleted)"
+	case errors.Is(err, bitrix.ErrAccessDenied), errors.Is(err, bitrix.ErrInsufficientScope):
+		return "access denied"
+	case errors.Is(err, bitrix.ErrPortalDeleted):
+		return "portal deleted"
+	case errors.Is(err, bitrix.ErrPaymentRequired):
+		return "application not paid"
+	case errors.Is(err, bitrix.ErrOverload):
+		return "portal REST API blocked"
+	case errors.Is(err, bitrix.ErrInvalidToken), errors.Is(err, bitrix.ErrNoAuth):
+		return "application tokens not accepted"
+	}
+	return err.Error()
+}
+
+func (b *batchRun) pauseUntil(t time.Time) {
+	if t.After(b.pause) {
+		b.pause = t
+	}
+}
+
+// backoff is the pause before retry number attempt+1, with jitter.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.cfg.RetryBase << min(attempt, 20)
+	if d <= 0 || d > q.cfg.RetryMax {
+		d = q.cfg.RetryMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// read fetches the units' leads in batches of up to 50 crm.lead.get commands.
+// Units whose lead cannot be read get their result; the map holds the others.
+func (b *batchRun) read(ctx context.Context, units []*unit) map[int64]map[string]json.RawMessage {
+	leads := map[int64]map[string]json.RawMessage{}
+	if len(units) == 0 {
+		return leads
+	}
+	cmds := make([]bitrix.Command, len(units))
+	for i, u := range units {
+		cmds[i] = bitrix.Command{ID: "l" + itoa(u.leadID), Method: "crm.lead.get",
+			Params: map[string]any{"id": u.leadID}}
+	}
+	res, err := b.batch(ctx, cmds)
+	if err != nil {
+		b.failAll(units, err)
+		return leads
+	}
+	for _, u := range units {
+		id := "l" + itoa(u.leadID)
+		if err := res.Err(id); err != nil {
+			u.res = b.classify(err)
+			continue
+		}
+		var lead map[string]json.RawMessage
+		if err := json.Unmarshal(res.Result[id], &lead); err != nil || lead == nil {
+			u.res = result{kind: dead, reason: "unreadable lead", err: err}
+			continue
+		}
+		leads[u.leadID] = lead
+	}
+	return leads
+}
+
+// batch sends cmds in as few batch calls as possible.
+func (b *batchRun) batch(ctx context.Context, cmds []bitrix.Command) (*bitrix.BatchResult, error) {
+	return b.client.BatchAll(ctx, cmds, false)
+}
+
+// lang is the language of texts written to the portal.
+func (b *batchRun) lang() string {
+	if b.portal != nil && strings.HasPrefix(b.portal.Lang, "ru") {
+		return "ru"
+	}
+	return "en"
+}

@@ -1,0 +1,265 @@
+// Package queue turns lead events into assignments: durably, once per lead, within
+// each portal's REST rate limit, and fairly between portals.
+//
+// Events land in a Redis Stream per portal (Enqueue). Every instance runs workers in
+// one consumer group. A global sorted set of portals with work (keyspace.ReadyPortals)
+// schedules them: a worker leases one portal by pushing its score to the lease's end,
+// takes at most one batch (≤ 50 leads), and yields the portal to the back of the set.
+// A worker that dies leaves its lease to expire and its entries pending; the next
+// worker to lease the portal takes them over with XAUTOCLAIM.
+//
+// For each batch the worker reads the leads with one REST batch call, asks routing for
+// each decision, records it (keyspace.Routed) before writing ASSIGNED_BY_ID back, and
+// writes the owner, the notification and the timeline comment in batches. A lead
+// whose record says it was written is never routed again; a decision recorded but not
+// yet written is written again with the same owner. The app's own writes cause
+// ONCRMLEADUPDATE echoes, recognised by a short-lived marker (keyspace.OwnWrite) and
+// by comparing the lead's owner with the record.
+//
+// Temporary failures are retried by re-appending the entry with a higher attempt
+// count while the portal is paused; rate-limit answers pause only that portal.
+// Permanent failures go to the portal's dead-letter list with their reason. A
+// reconciliation sweep finds leads whose events never arrived.
+package queue
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+// group is the consumer group every instance reads the event streams through.
+const group = "workers"
+
+// maxBatch is the most leads one step takes, and the most commands a REST batch holds.
+const maxBatch = 50
+
+// Config tunes the pipeline. The zero value of each field means its default.
+type Config struct {
+	// Consumer names this instance in the consumer group; default host name and a
+	// random suffix. It must differ between running instances.
+	Consumer string
+	// Workers is the number of portals this instance works on at once (default 4).
+	Workers int
+	// BatchSize is the most leads taken from a portal in one turn (default and max 50).
+	BatchSize int
+	// Lease is how long a worker may hold a portal before another may take it over,
+	// and how long an entry stays pending before it counts as abandoned (default 30s).
+	Lease time.Duration
+	// Poll is how long an idle worker waits before looking for work again (default 50ms).
+	Poll time.Duration
+	// RetryBase and RetryMax bound the backoff of temporary failures (1s, 5m).
+	RetryBase, RetryMax time.Duration
+	// MaxAttempts is how many times a temporary failure is retried before the lead is
+	// dead-lettered (default 10).
+	MaxAttempts int
+	// HoldRetry is how soon a held lead is decided again (default 1m).
+	HoldRetry time.Duration
+	// OwnWriteTTL is how long the app's own write of an owner is remembered (10m).
+	OwnWriteTTL time.Duration
+	// DirectoryTTL is how long a portal's people are cached by this instance (1m).
+	DirectoryTTL time.Duration
+	// SweepEvery is how often each active portal is swept for leads whose events
+	// never arrived (default 5m; negative disables the periodic sweep, not the one
+	// at start).
+	SweepEvery time.Duration
+	// LogCap and DeadCap cap the assignment log and the dead-letter list (1000 each).
+	LogCap, DeadCap int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Consumer == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		c.Consumer = host + "-" + hex.EncodeToString(b[:])
+	}
+	c.Workers = cmp.Or(c.Workers, 4)
+	if c.BatchSize <= 0 || c.BatchSize > maxBatch {
+		c.BatchSize = maxBatch
+	}
+	c.Lease = cmp.Or(c.Lease, 30*time.Second)
+	c.Poll = cmp.Or(c.Poll, 50*time.Millisecond)
+	c.RetryBase = cmp.Or(c.RetryBase, time.Second)
+	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
+	c.HoldRetry = cmp.Or(c.HoldRetry, time.Minute)
+	c.OwnWriteTTL = cmp.Or(c.OwnWriteTTL, 10*time.Minute)
+	c.DirectoryTTL = cmp.Or(c.DirectoryTTL, time.Minute)
+	c.SweepEvery = cmp.Or(c.SweepEvery, 5*time.Minute)
+	c.LogCap = cmp.Or(c.LogCap, 1000)
+	c.DeadCap = cmp.Or(c.DeadCap, 1000)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Queue is the lead pipeline of one app instance. It is safe for concurrent use.
+// Enqueue works without Start; Start runs the workers and the sweep until Stop.
+type Queue struct {
+	rdb     redis.UniversalClient
+	decider Decider
+	portals Portals
+	log     *slog.Logger
+	cfg     Config
+
+	dirs directoryCache
+
+	mu       sync.Mutex // guards stopLoop, abort and done
+	stopLoop context.CancelFunc
+	abort    context.CancelFunc
+	done     chan struct{}
+
+	groupOK sync.Map // member_id → struct{}: consumer group known to exist
+}
+
+// New returns the pipeline over rdb. decider and portals may be nil for a Queue
+// that only enqueues (the event receiver of an instance that runs no workers).
+func New(rdb redis.UniversalClient, decider Decider, portals Portals, log *slog.Logger,
+	cfg Config) *Queue {
+	cfg = cfg.withDefaults()
+	return &Queue{
+		rdb: rdb, decider: decider, portals: portals, log: log, cfg: cfg,
+		dirs: directoryCache{ttl: cfg.DirectoryTTL, now: cfg.Now},
+	}
+}
+
+// Item is one unit of work on the stream: a lead to look at, and why.
+type Item struct {
+	// Event is the event name (bitrix.EventLeadAdd, ...), or SourceSweep, SourceRetry,
+	// SourceOffline for work the pipeline found itself.
+	Event string
+	// LeadID is the lead, 0 for items that are not about one lead (ONOFFLINEEVENT).
+	LeadID int64
+	// At is when the work arrived; the zero value means now.
+	At time.Time
+	// Attempt counts earlier temporary failures of this work.
+	Attempt int
+}
+
+// Sources of work that are not portal events.
+const (
+	SourceSweep = "sweep" // the reconciliation sweep found a lead with no decision
+	SourceRetry = "retry" // the administrator retried a dead letter
+)
+
+func (it Item) values(now time.Time) map[string]any {
+	at := it.At
+	if at.IsZero() {
+		at = now
+	}
+	return map[string]any{
+		"event": it.Event, "lead": it.LeadID,
+		"at": at.UnixMilli(), "attempt": it.Attempt,
+	}
+}
+
+// Enqueue appends it to the portal's stream and marks the portal as having work.
+// Both commands go in one round trip.
+func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
+	if err := q.ensureGroup(ctx, memberID); err != nil {
+		return err
+	}
+	now := q.cfg.Now()
+	pipe := q.rdb.Pipeline()
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.EventStream(memberID), Values: it.values(now)})
+	q.markReady(ctx, pipe, memberID, now)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("enqueue lead %d of portal %s: %w", it.LeadID, memberID, err)
+	}
+	return nil
+}
+
+// markReady queues ZADD NX: a portal already present keeps its score, so a lease or
+// a pause is not cut short by new work.
+func (q *Queue) markReady(ctx context.Context, pipe redis.Pipeliner, memberID string, now time.Time) {
+	pipe.ZAddNX(ctx, keyspace.ReadyPortals(), redis.Z{Score: float64(now.UnixMilli()), Member: memberID})
+}
+
+// ensureGroup creates the portal's stream and consumer group once per process.
+func (q *Queue) ensureGroup(ctx context.Context, memberID string) error {
+	if _, ok := q.groupOK.Load(memberID); ok {
+		return nil
+	}
+	err := q.rdb.XGroupCreateMkStream(ctx, keyspace.EventStream(memberID), group, "0").Err()
+	if err != nil && !isBusyGroup(err) {
+		return fmt.Errorf("create consumer group of portal %s: %w", memberID, err)
+	}
+	q.groupOK.Store(memberID, struct{}{})
+	return nil
+}
+
+func isBusyGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 9 && err.Error()[:9] == "BUSYGROUP"
+}
+
+// Start runs the workers and the reconciliation sweep until Stop or until ctx ends.
+// It needs a decider and portals. Calling Start twice without Stop is an error.
+func (q *Queue) Start(ctx context.Context) error {
+	if q.decider == nil || q.portals == nil {
+		return errors.New("start queue: no decider or portals")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.done != nil {
+		return errors.New("start queue: already started")
+	}
+	// workCtx ends batches in flight; loopCtx only stops taking new ones.
+	workCtx, abort := context.WithCancel(ctx)
+	loopCtx, stopLoop := context.WithCancel(workCtx)
+	done := make(chan struct{})
+	q.stopLoop, q.abort, q.done = stopLoop, abort, done
+	var wg sync.WaitGroup
+	for range q.cfg.Workers {
+		wg.Go(func() { q.work(loopCtx, workCtx) })
+	}
+	wg.Go(func() { q.sweepLoop(loopCtx) })
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	q.log.Info("queue started", "consumer", q.cfg.Consumer, "workers", q.cfg.Workers)
+	return nil
+}
+
+// Stop stops taking new work, lets the batches in flight finish until ctx ends, and
+// returns. Entries of a batch cut short stay pending and are taken over later by
+// any instance. Stop is idempotent.
+func (q *Queue) Stop(ctx context.Context) error {
+	q.mu.Lock()
+	stopLoop, abort, done := q.stopLoop, q.abort, q.done
+	q.stopLoop, q.abort, q.done = nil, nil, nil
+	q.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	stopLoop()
+	defer abort()
+	select {
+	case <-done:
+		q.log.Info("queue stopped", "consumer", q.cfg.Consumer)
+		return nil
+	case <-ctx.Done():
+		abort()
+		<-done
+		return fmt.Errorf("stop queue: %w", ctx.Err())
+	}
+}
+
+// itoa formats an ID for Redis fields and REST command IDs.
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

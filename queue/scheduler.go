@@ -1,0 +1,140 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+// leaseScript leases the portal that has waited longest for a worker.
+//
+// KEYS[1] ready portals (sorted set, score = not-before in Unix ms)
+// ARGV[1] now in Unix ms
+// ARGV[2] end of the lease in Unix ms
+//
+// Returns the member_id whose score was ≤ now, rescored to the lease's end, or nil
+// when no portal is due. The new score is the lease token: only its holder may
+// release the portal while it stands.
+var leaseScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #due == 0 then return false end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], due[1])
+return due[1]
+`)
+
+// releaseScript ends a lease the caller still holds.
+//
+// KEYS[1] ready portals
+// ARGV[1] member_id
+// ARGV[2] lease token (the score the lease set)
+// ARGV[3] next not-before in Unix ms, or "" to remove the portal
+//
+// Returns 1 when the lease was still held and has been ended, 0 when another worker
+// took the portal over meanwhile (nothing is changed then).
+var releaseScript = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s or tonumber(s) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+end
+return 1
+`)
+
+// lease takes the longest-waiting due portal. It returns "" when none is due.
+func (q *Queue) lease(ctx context.Context) (memberID string, token int64, err error) {
+	now := q.cfg.Now()
+	token = now.Add(q.cfg.Lease).UnixMilli()
+	res, err := leaseScript.Run(ctx, q.rdb, []string{keyspace.ReadyPortals()},
+		now.UnixMilli(), token).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("lease a portal: %w", err)
+	}
+	return res, token, nil
+}
+
+// turnEnd says when a portal should next be worked on after a turn.
+type turnEnd struct {
+	// notBefore, when set, pauses the portal until then (the portal asked us to
+	// slow down, or a retry waits for its backoff).
+	notBefore time.Time
+}
+
+// release hands the portal back after a turn: to the back of the line when it has
+// more work, paused when it asked to slow down, or out of the set when idle. The idle
+// case re-checks the stream after removing the portal, because an Enqueue between
+// our look and the removal would otherwise leave its entry unscheduled: whatever is
+// appended before the re-check is seen by it, and whatever is appended after the
+// removal re-adds the portal itself.
+func (q *Queue) release(ctx context.Context, memberID string, token int64, end turnEnd) error {
+	key := []string{keyspace.ReadyPortals()}
+	now := q.cfg.Now()
+	next, err := q.nextWork(ctx, memberID, now)
+	if err != nil {
+		return err
+	}
+	if end.notBefore.After(next) {
+		next = end.notBefore
+	}
+	score := ""
+	if !next.IsZero() {
+		score = strconv.FormatInt(next.UnixMilli(), 10)
+	}
+	if err := releaseScript.Run(ctx, q.rdb, key, memberID, token, score).Err(); err != nil {
+		return fmt.Errorf("release portal %s: %w", memberID, err)
+	}
+	if score != "" {
+		return nil
+	}
+	next, err = q.nextWork(ctx, memberID, now)
+	if err != nil || next.IsZero() {
+		return err
+	}
+	pipe := q.rdb.Pipeline()
+	q.markReady(ctx, pipe, memberID, next)
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// nextWork returns when the portal next has something to do: now when its stream
+// holds entries nobody is working on, a little later when all its entries are
+// pending with another consumer (they may need taking over), the first held lead's
+// time, or the zero time when there is nothing.
+func (q *Queue) nextWork(ctx context.Context, memberID string, now time.Time) (time.Time, error) {
+	stream := keyspace.EventStream(memberID)
+	pipe := q.rdb.Pipeline()
+	xlen := pipe.XLen(ctx, stream)
+	pending := pipe.XPending(ctx, stream, group)
+	held := pipe.ZRangeWithScores(ctx, keyspace.Held(memberID), 0, 0)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isNoGroup(err) {
+		return time.Time{}, fmt.Errorf("look for work of portal %s: %w", memberID, err)
+	}
+	var inFlight int64
+	if p, err := pending.Result(); err == nil {
+		inFlight = p.Count
+	}
+	switch {
+	case xlen.Val() > inFlight:
+		return now, nil
+	case xlen.Val() > 0:
+		return now.Add(q.cfg.Lease / 2), nil
+	}
+	if zs := held.Val(); len(zs) > 0 {
+		return time.UnixMilli(int64(zs[0].Score)), nil
+	}
+	return time.Time{}, nil
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
+}

@@ -1,0 +1,149 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+// Outcomes in the assignment log.
+const (
+	OutcomeAssigned  = "assigned"
+	OutcomeHeld      = "held"
+	OutcomeNotRouted = "not_routed"
+)
+
+// LogEntry is one line of a portal's assignment log.
+type LogEntry struct {
+	Time    time.Time `json:"time"`
+	LeadID  int64     `json:"lead_id"`
+	Outcome string    `json:"outcome"`
+	UserID  int64     `json:"user_id,omitempty"`
+	Person  string    `json:"person,omitempty"`
+	RuleID  string    `json:"rule_id,omitempty"`
+	TeamID  string    `json:"team_id,omitempty"`
+	// Reason is the decision's one-line trace, in the portal's language.
+	Reason string `json:"reason"`
+}
+
+// DeadLetter is work the pipeline could not deliver, kept for the administrator.
+type DeadLetter struct {
+	// ID identifies the entry for Retry.
+	ID       string    `json:"id"`
+	LeadID   int64     `json:"lead_id"`
+	Event    string    `json:"event"`
+	Reason   string    `json:"reason"`
+	Code     string    `json:"code,omitempty"`
+	Time     time.Time `json:"time"`
+	Attempts int       `json:"attempts"`
+}
+
+// statsTTL keeps a day's counters long enough for "this week".
+const statsTTL = 9 * 24 * time.Hour
+
+// settle writes what became of every unit of a turn in one transaction on the
+// portal's slot: the log, counters, held and dead-letter entries, retries, and the
+// acknowledgement and deletion of the entries taken.
+func (q *Queue) settle(ctx context.Context, memberID string, units []*unit) error {
+	now := q.cfg.Now()
+	stream := keyspace.EventStream(memberID)
+	stats := keyspace.PipelineStats(memberID, now.UTC().Format(time.DateOnly))
+	pipe := q.rdb.TxPipeline()
+	var ids []string
+	for _, u := range units {
+		for _, e := range u.entries {
+			ids = append(ids, e.id)
+		}
+		q.settleUnit(ctx, pipe, memberID, stats, u, now)
+	}
+	if len(ids) > 0 {
+		pipe.XAck(ctx, stream, group, ids...)
+		pipe.XDel(ctx, stream, ids...)
+	}
+	pipe.Expire(ctx, stats, statsTTL)
+	pipe.LTrim(ctx, keyspace.AssignmentLog(memberID), 0, int64(q.cfg.LogCap-1))
+	pipe.LTrim(ctx, keyspace.DeadLetters(memberID), 0, int64(q.cfg.DeadCap-1))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("settle batch of portal %s: %w", memberID, err)
+	}
+	return nil
+}
+
+// settleUnit queues the commands that record one unit's result.
+func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, stats string,
+	u *unit, now time.Time) {
+	heldKey := keyspace.Held(memberID)
+	lead := itoa(u.leadID)
+	if u.log != nil {
+		b, _ := json.Marshal(u.log)
+		pipe.LPush(ctx, keyspace.AssignmentLog(memberID), b)
+		if u.log.Outcome == OutcomeAssigned {
+			pipe.HIncrBy(ctx, stats, "routed:"+itoa(u.log.UserID), 1)
+			mRouted.Inc()
+			q.observeAge(u, now)
+		}
+	}
+	switch u.res.kind {
+	case held:
+		pipe.ZAdd(ctx, heldKey, redis.Z{Score: float64(u.res.until.UnixMilli()), Member: lead})
+		if !u.held {
+			pipe.HIncrBy(ctx, stats, "held", 1)
+			mHeld.Inc()
+		}
+		return
+	case retry:
+		if u.attempt+1 < q.cfg.MaxAttempts {
+			pipe.ZRem(ctx, heldKey, lead)
+			it := Item{Event: u.event, LeadID: u.leadID, At: u.at, Attempt: u.attempt + 1}
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.EventStream(memberID), Values: it.values(now)})
+			mRetried.Inc()
+			return
+		}
+		u.res = result{kind: dead, code: u.res.code, err: u.res.err,
+			reason: fmt.Sprintf("gave up after %d attempts: %s", u.attempt+1, u.res.reason)}
+		fallthrough
+	case dead:
+		pipe.ZRem(ctx, heldKey, lead)
+		d := DeadLetter{ID: randomID(), LeadID: u.leadID, Event: u.event, Reason: u.res.reason,
+			Code: u.res.code, Time: now, Attempts: u.attempt + 1}
+		b, _ := json.Marshal(d)
+		pipe.LPush(ctx, keyspace.DeadLetters(memberID), b)
+		pipe.HIncrBy(ctx, stats, "dead", 1)
+		mDead.WithLabelValues(deadLabel(u.res.code)).Inc()
+		q.log.Warn("lead dead-lettered", "member_id", memberID, "lead_id", u.leadID,
+			"reason", u.res.reason, "error", u.res.err)
+	case settled:
+		pipe.ZRem(ctx, heldKey, lead)
+		if u.res.reason != "" {
+			pipe.HIncrBy(ctx, stats, "skip:"+u.res.reason, 1)
+			mSkipped.WithLabelValues(u.res.reason).Inc()
+		}
+	}
+}
+
+func (q *Queue) observeAge(u *unit, now time.Time) {
+	if !u.at.IsZero() {
+		mLeadAge.Observe(now.Sub(u.at).Seconds())
+	}
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// deadLabel keeps the metric's label set small.
+func deadLabel(code string) string {
+	if code == "" {
+		return "other"
+	}
+	return code
+}
