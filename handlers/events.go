@@ -1,0 +1,172 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/leadrouter/leadrouter/bitrix"
+	"github.com/leadrouter/leadrouter/oauth"
+	"github.com/leadrouter/leadrouter/queue"
+)
+
+// AppEvents handles the application's own lifecycle events (install, update,
+// uninstall), verifying them itself. *lifecycle.Lifecycle implements it.
+type AppEvents interface {
+	HandleAppEvent(ctx context.Context, ev *bitrix.Event) error
+}
+
+// EventTokens checks a CRM event's application token against the portal's stored
+// one, in constant time. *oauth.Store implements it.
+type EventTokens interface {
+	CheckApplicationToken(ctx context.Context, memberID, token string) (*oauth.Portal, error)
+}
+
+// EventQueue is where checked CRM events go. *queue.Queue implements it.
+type EventQueue interface {
+	Enqueue(ctx context.Context, memberID string, it queue.Item) error
+}
+
+// Events receives the events portals POST to /events. It only checks and stores:
+// a CRM event is verified by its application token and appended to the portal's
+// stream, and the answer goes out as soon as the event is durable. Bitrix24 never
+// sends an event twice, so a valid event is never refused because Redis was briefly
+// slow: the append is retried a few times before the answer is a 503.
+type Events struct {
+	Lifecycle AppEvents
+	Tokens    EventTokens
+	Queue     EventQueue
+	Log       *slog.Logger
+	// MaxBody bounds a request body in bytes (default 64 KiB).
+	MaxBody int64
+	// Attempts and AttemptTimeout bound the appends of one event (3, 500ms).
+	Attempts       int
+	AttemptTimeout time.Duration
+}
+
+// Register adds POST /events.
+func (h *Events) Register(r gin.IRoutes) {
+	r.POST("/events", Handle(h.Log, h.receive))
+}
+
+// Outcomes of a POST to /events, as counted in queue.EventsIn.
+const (
+	eventEnqueued    = "enqueued"
+	eventLifecycle   = "lifecycle"
+	eventIgnored     = "ignored"
+	eventMalformed   = "malformed"
+	eventOversize    = "oversize"
+	eventUnknown     = "unknown_event"
+	eventForbidden   = "forbidden"
+	eventUnavailable = "unavailable"
+	eventFailed      = "failed"
+)
+
+func (h *Events) receive(c *gin.Context) error {
+	outcome, err := h.handle(c)
+	queue.EventsIn.WithLabelValues(outcome).Inc()
+	if err != nil {
+		return err
+	}
+	c.Status(http.StatusOK)
+	return nil
+}
+
+// handle does the work of receive and names its outcome.
+func (h *Events) handle(c *gin.Context) (string, error) {
+	form, outcome, err := h.readForm(c)
+	if err != nil {
+		return outcome, err
+	}
+	ev, err := bitrix.ParseEvent(form)
+	if err != nil {
+		return eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
+			Message: "The event could not be read (" + err.Error() + ").", Err: err}
+	}
+	ctx := c.Request.Context()
+	switch ev.Name {
+	case bitrix.EventAppInstall, bitrix.EventAppUpdate, bitrix.EventAppUninstall:
+		if err := h.Lifecycle.HandleAppEvent(ctx, ev); err != nil {
+			return eventFailed, err
+		}
+		return eventLifecycle, nil
+	case bitrix.EventLeadAdd, bitrix.EventLeadUpdate, bitrix.EventLeadDelete, bitrix.EventOffline:
+	default:
+		return eventUnknown, &Error{Status: http.StatusBadRequest, Code: "unknown_event",
+			Message: "LeadRouter does not handle this event."}
+	}
+	if _, err := h.Tokens.CheckApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken); err != nil {
+		if errors.Is(err, oauth.ErrForbidden) {
+			return eventForbidden, &Error{Status: http.StatusForbidden, Code: "forbidden",
+				Message: "The application token does not match this portal.", Err: err}
+		}
+		return eventUnavailable, unavailable(err)
+	}
+	return h.enqueue(ctx, ev)
+}
+
+// readForm reads the form-encoded body, refusing oversize bodies.
+func (h *Events) readForm(c *gin.Context) (url.Values, string, error) {
+	limit := h.MaxBody
+	if limit <= 0 {
+		limit = 64 << 10
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	if err := c.Request.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, eventOversize, &Error{Status: http.StatusRequestEntityTooLarge,
+				Code: "too_large", Message: "The event body is too large.", Err: err}
+		}
+		return nil, eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
+			Message: "The event body is not a valid form.", Err: err}
+	}
+	return c.Request.PostForm, "", nil
+}
+
+// enqueue appends a checked CRM event to its portal's stream, retrying briefly.
+func (h *Events) enqueue(ctx context.Context, ev *bitrix.Event) (string, error) {
+	leadID, ok := ev.LeadID()
+	switch {
+	case ev.Name == bitrix.EventLeadDelete:
+		return eventIgnored, nil // a deleted lead needs no owner
+	case ev.Name == bitrix.EventOffline:
+		leadID = 0 // "offline events are waiting": the worker reads them
+	case !ok:
+		return eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
+			Message: "The event names no lead (data[FIELDS][ID])."}
+	}
+	it := queue.Item{Event: ev.Name, LeadID: leadID, At: time.Now()}
+	attempts, timeout := max(h.Attempts, 1), h.AttemptTimeout
+	if h.Attempts == 0 {
+		attempts = 3
+	}
+	if timeout <= 0 {
+		timeout = 500 * time.Millisecond
+	}
+	var err error
+	for i := range attempts {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err = h.Queue.Enqueue(actx, ev.Auth.MemberID, it)
+		cancel()
+		if err == nil {
+			return eventEnqueued, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
+	}
+	return eventUnavailable, unavailable(err)
+}
+
+// unavailable is the 503 that tells the portal's queue the event was not stored.
+func unavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+		Message: "The event could not be stored; please send it again.", Err: err}
+}
