@@ -54,6 +54,10 @@ type Options struct {
 	// MaxRetries is how often a request refused with QUERY_LIMIT_EXCEEDED (or a
 	// read that failed on the way) is sent again; negative means never.
 	MaxRetries int
+	// RetryDelay is the first delay before a retry that the Limiter does not
+	// pace (a read after a server error, or any retry without a Limiter); it
+	// doubles with each attempt, with jitter. Default DefaultRetryDelay.
+	RetryDelay time.Duration
 }
 
 // Defaults of Options.
@@ -62,6 +66,7 @@ const (
 	// request run, so that the portal's own answer arrives.
 	DefaultTimeout    = 65 * time.Second
 	DefaultMaxRetries = 3
+	DefaultRetryDelay = 500 * time.Millisecond
 	// maxRedirects bounds the chain of portal moves followed in one request.
 	maxRedirects = 3
 	// maxBody bounds an answer read into memory.
@@ -78,6 +83,7 @@ type Client struct {
 	log        *slog.Logger
 	timeout    time.Duration
 	maxRetries int
+	retryDelay time.Duration
 
 	mu    sync.Mutex        // guards moved
 	moved map[string]string // client endpoint → where the portal moved it
@@ -98,6 +104,10 @@ func NewClient(memberID string, auth Auth, opts Options) *Client {
 		log:        opts.Logger,
 		timeout:    opts.Timeout,
 		maxRetries: opts.MaxRetries,
+		retryDelay: opts.RetryDelay,
+	}
+	if c.retryDelay <= 0 {
+		c.retryDelay = DefaultRetryDelay
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -208,7 +218,7 @@ func (c *Client) do(ctx context.Context, method string, body []byte, read bool) 
 		case errors.Is(err, ErrOperationLimit):
 			c.blockMethod(ctx, method, err)
 		case read && retry && failedOnTheWay(err) && ctx.Err() == nil:
-			if sleep(ctx, retryDelay(attempt)) == nil {
+			if sleep(ctx, c.delay(attempt)) == nil {
 				continue
 			}
 		}
@@ -234,7 +244,7 @@ func (c *Client) backoff(ctx context.Context, attempt int) {
 		c.limiter.Backoff(ctx, c.memberID, time.Time{})
 		return
 	}
-	sleep(ctx, retryDelay(attempt))
+	sleep(ctx, c.delay(attempt))
 }
 
 func (c *Client) blockMethod(ctx context.Context, method string, err error) {
@@ -247,9 +257,10 @@ func (c *Client) blockMethod(ctx context.Context, method string, err error) {
 	}
 }
 
-// retryDelay is an exponential delay with jitter: about 0.5 s, 1 s, 2 s, ...
-func retryDelay(attempt int) time.Duration {
-	d := 500 * time.Millisecond << min(attempt, 6)
+// delay is an exponential delay with jitter: between half and all of
+// RetryDelay, twice that, four times that, ...
+func (c *Client) delay(attempt int) time.Duration {
+	d := c.retryDelay << min(attempt, 6)
 	return d/2 + rand.N(d/2+1)
 }
 

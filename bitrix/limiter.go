@@ -56,6 +56,9 @@ var (
 // slot in the bucket and sleeps until it comes. Time is read from the Redis
 // server, so the instances' clocks do not matter.
 //
+// It fills the bucket only up to nine tenths (see headroom); the drain rate is
+// used in full.
+//
 // A RedisLimiter is safe for concurrent use. The zero value is not usable; call
 // NewRedisLimiter.
 type RedisLimiter struct {
@@ -89,16 +92,32 @@ func (l *RedisLimiter) SetPortalLimits(fn func(memberID string) (Limit, bool)) {
 	l.limits = fn
 }
 
+// limit is the bucket the limiter fills for memberID: the portal's, less the
+// headroom.
 func (l *RedisLimiter) limit(memberID string) Limit {
 	l.mu.RLock()
 	fn := l.limits
 	l.mu.RUnlock()
+	lim := l.def
 	if fn != nil {
-		if lim, ok := fn(memberID); ok && lim.Rate > 0 && lim.Burst > 0 {
-			return lim
+		if pl, ok := fn(memberID); ok && pl.Rate > 0 && pl.Burst > 0 {
+			lim = pl
 		}
 	}
-	return l.def
+	lim.Burst -= headroom(lim.Burst)
+	return lim
+}
+
+// headroom is the part of a bucket of burst requests the limiter leaves
+// free: a tenth of buckets of ten or more. A request granted at the edge of a
+// full bucket may reach the portal a little early after one that was held up
+// on the way, or meet a request of another app calling from the same address;
+// the headroom absorbs both instead of spending a refused request.
+func headroom(burst int) int {
+	if burst < 10 {
+		return 0
+	}
+	return burst / 10
 }
 
 // Wait implements Limiter.
