@@ -49,6 +49,11 @@ func ActivePortals() string { return "lr:portals:active" }
 // the install page. Written by oauth; read and trimmed by the lifecycle sweep. No TTL.
 func PendingInstalls() string { return "lr:portals:pending" }
 
+// PendingBinds is a sorted set of member_ids whose events and placements must be
+// bound again (a bind after ONAPPINSTALL or ONAPPUPDATE failed), scored by the Unix
+// time it was asked for. Written by lifecycle; read and trimmed by its sweep. No TTL.
+func PendingBinds() string { return "lr:portals:rebind" }
+
 // LifecycleLock is a string holding the ID of the instance running the lifecycle
 // sweep (pending installs, token keep-alive), so that one instance sweeps at a
 // time. Written with SET NX by lifecycle; lives at most the sweep interval.
@@ -146,6 +151,13 @@ func LastLead(memberID string) string { return tagged(memberID) + "last-lead" }
 // portal for missed leads. Written by the sweep with SET NX; lives one sweep
 // interval at most.
 func SweepLock(memberID string) string { return tagged(memberID) + "sweep-lock" }
+
+// ---- Settings page (handlers) ----
+
+// SettingsReaders is a set of the user IDs (decimal) an administrator allowed to
+// read the portal's settings, overview and log. Written by the settings API on an
+// administrator's change; read on every settings API request. No TTL.
+func SettingsReaders(memberID string) string { return tagged(memberID) + "settings:readers" }
 
 // ---- Intake webhooks ----
 
