@@ -52,6 +52,9 @@ func (sc *scenario) randomSettings(n int) *Settings {
 	}
 	for id := int64(1); id <= int64(n); id++ {
 		homes := []int{r.IntN(teams)}
+		if id <= int64(teams) {
+			homes[0] = int(id - 1) // every team has somebody
+		}
 		if !sc.singleTeam && r.IntN(3) == 0 {
 			homes = append(homes, r.IntN(teams))
 		}
@@ -75,9 +78,6 @@ func (sc *scenario) randomSettings(n int) *Settings {
 		}
 	}
 	for i := range s.Teams {
-		if len(s.Teams[i].Members) == 0 {
-			s.Teams[i].Members = []Member{{UserID: 1 + int64(r.IntN(n))}}
-		}
 		switch k := r.IntN(3); {
 		case k == 0 && i+1 < teams:
 			s.Teams[i].Fallback = Target{Kind: TargetTeam, Team: s.Teams[i+1].ID}
