@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/leadrouter/leadrouter/intake"
+)
+
+// intakeView is one intake address. Secret is set only in the answer that created
+// or rotated it: the server keeps only its hash.
+type intakeView struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Secret string `json:"secret,omitempty"`
+}
+
+func (s *Settings) intakeURL(src *intake.Source) string {
+	return strings.TrimSuffix(s.cfg.PublicURL, "/") + src.Path()
+}
+
+func (s *Settings) getIntake(c *gin.Context) error {
+	sess := session(c)
+	if s.cfg.Intake == nil {
+		return jsonOK(c, gin.H{"available": false})
+	}
+	sources, err := s.cfg.Intake.List(c.Request.Context(), sess.MemberID)
+	if err != nil {
+		return err
+	}
+	out := make([]intakeView, 0, len(sources))
+	for _, src := range sources {
+		out = append(out, intakeView{ID: src.ID, Name: src.Name, URL: s.intakeURL(src)})
+	}
+	return jsonOK(c, gin.H{"available": true, "sources": out})
+}
+
+// intakeRequest is the body of POST /api/intake.
+type intakeRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Settings) postIntake(c *gin.Context) error {
+	sess := session(c)
+	ctx := c.Request.Context()
+	if s.cfg.Intake == nil {
+		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+	}
+	var req intakeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	src, secret, err := s.cfg.Intake.Create(ctx, sess.MemberID, req.Name, intake.Options{})
+	var ve *intake.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_intake",
+			Message: "The intake address was not created.", Fields: ve.Fields}
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "intake source created", "member_id", sess.MemberID,
+		"user_id", sess.UserID, "source", src.ID)
+	return jsonOK(c, intakeView{ID: src.ID, Name: src.Name, URL: s.intakeURL(src), Secret: secret})
+}
+
+func (s *Settings) postIntakeRotate(c *gin.Context) error {
+	sess := session(c)
+	ctx := c.Request.Context()
+	if s.cfg.Intake == nil {
+		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+	}
+	id := c.Param("id")
+	secret, err := s.cfg.Intake.Rotate(ctx, sess.MemberID, id)
+	if errors.Is(err, intake.ErrNotFound) {
+		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "intake secret rotated", "member_id", sess.MemberID,
+		"user_id", sess.UserID, "source", id)
+	return jsonOK(c, gin.H{"id": id, "secret": secret})
+}

@@ -1,0 +1,178 @@
+package handlers
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/leadrouter/leadrouter/routing"
+)
+
+// healthyQueueAge is how long the oldest waiting event may wait before the queue
+// is shown as falling behind.
+const healthyQueueAgeSeconds = 60
+
+// overviewView is what the Overview tab draws.
+type overviewView struct {
+	Totals      totalsView       `json:"totals"`
+	Queue       queueView        `json:"queue"`
+	People      []personLoadView `json:"people"`
+	Skips       []skipView       `json:"skips"`
+	DeadLetters []deadView       `json:"dead_letters"`
+}
+
+type totalsView struct {
+	Today int `json:"today"`
+	Week  int `json:"week"`
+}
+
+type queueView struct {
+	Pending          int   `json:"pending"`
+	Held             int   `json:"held"`
+	OldestAgeSeconds int64 `json:"oldest_age_seconds"`
+	Healthy          bool  `json:"healthy"`
+}
+
+// personLoadView is one person's bar in the chart: leads today and this week,
+// their share of the week, and the share their weight promises.
+type personLoadView struct {
+	UserID     int64   `json:"user_id"`
+	Name       string  `json:"name"`
+	Today      int     `json:"today"`
+	Week       int     `json:"week"`
+	Share      float64 `json:"share"`
+	IdealShare float64 `json:"ideal_share"`
+}
+
+type skipView struct {
+	Reason string `json:"reason"`
+	Label  string `json:"label"`
+	Count  int    `json:"count"`
+}
+
+type deadView struct {
+	ID     string `json:"id"`
+	LeadID int64  `json:"lead_id"`
+	Error  string `json:"error"`
+	At     string `json:"at"`
+}
+
+func (s *Settings) getOverview(c *gin.Context) error {
+	sess := session(c)
+	ctx := c.Request.Context()
+	if s.cfg.Health == nil {
+		return Errorf(http.StatusServiceUnavailable, "no_pipeline", "The overview is not available.")
+	}
+	stats, err := s.cfg.Health.Stats(ctx, sess.MemberID)
+	if err != nil {
+		return err
+	}
+	dead, err := s.cfg.Health.DeadLetters(ctx, sess.MemberID)
+	if err != nil {
+		return err
+	}
+	settings, _, err := s.cfg.Engine.Settings(ctx, sess.MemberID)
+	if err != nil {
+		return err
+	}
+	names := peopleNames(s.people(ctx, sess.MemberID))
+	dict := s.cfg.Assets.Dict(sess.Lang)
+	ideal := idealShares(settings)
+
+	out := overviewView{People: []personLoadView{}, Skips: []skipView{}, DeadLetters: []deadView{}}
+	age := int64(stats.QueueAge.Seconds())
+	out.Queue = queueView{Pending: stats.QueueDepth, Held: stats.HeldNow, OldestAgeSeconds: age,
+		Healthy: age < healthyQueueAgeSeconds}
+	seen := map[int64]bool{}
+	for id := range ideal {
+		seen[id] = true
+	}
+	for id := range stats.RoutedWeek {
+		seen[id] = true
+	}
+	for id := range seen {
+		if id == 0 {
+			continue
+		}
+		name := names[id]
+		if name == "" {
+			name = fill(dict.T("people.unknown"), "id", formatID(id))
+		}
+		p := personLoadView{UserID: id, Name: name, Today: stats.RoutedToday[id],
+			Week: stats.RoutedWeek[id], Share: stats.ShareWeek[id], IdealShare: ideal[id]}
+		out.Totals.Today += p.Today
+		out.Totals.Week += p.Week
+		out.People = append(out.People, p)
+	}
+	sort.Slice(out.People, func(i, j int) bool {
+		a, b := out.People[i], out.People[j]
+		if a.Week != b.Week {
+			return a.Week > b.Week
+		}
+		return a.Name < b.Name
+	})
+	for reason, n := range stats.SkipsWeek {
+		label := dict.T("skip." + reason)
+		if strings.HasPrefix(label, "skip.") {
+			label = reason
+		}
+		out.Skips = append(out.Skips, skipView{Reason: reason, Label: label, Count: n})
+	}
+	sort.Slice(out.Skips, func(i, j int) bool { return out.Skips[i].Count > out.Skips[j].Count })
+	for _, d := range dead {
+		out.DeadLetters = append(out.DeadLetters, deadView{ID: d.ID, LeadID: d.LeadID,
+			Error: d.Reason, At: d.Time.UTC().Format("2006-01-02T15:04:05Z")})
+	}
+	return jsonOK(c, out)
+}
+
+// idealShares is each person's share of leads by the weights of the teams they are
+// in: a person's weight over the sum of all weights.
+func idealShares(s *routing.Settings) map[int64]float64 {
+	weights := map[int64]float64{}
+	var total float64
+	if s == nil {
+		return weights
+	}
+	for _, t := range s.Teams {
+		for _, m := range t.Members {
+			if m.Paused {
+				continue
+			}
+			w := float64(m.Weight)
+			if w <= 0 {
+				w = 1
+			}
+			weights[m.UserID] += w
+			total += w
+		}
+	}
+	for id, w := range weights {
+		weights[id] = w / total
+	}
+	return weights
+}
+
+func (s *Settings) postRetry(c *gin.Context) error {
+	sess := session(c)
+	ctx := c.Request.Context()
+	if s.cfg.Health == nil {
+		return Errorf(http.StatusServiceUnavailable, "no_pipeline", "Retrying is not available.")
+	}
+	id := c.Param("id")
+	if id == "" || len(id) > 100 {
+		return Errorf(http.StatusBadRequest, "bad_id", "The failed lead is not named.")
+	}
+	n, err := s.cfg.Health.Retry(ctx, sess.MemberID, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return Errorf(http.StatusNotFound, "no_dead_letter", "This failed lead is no longer waiting.")
+	}
+	s.log.InfoContext(ctx, "dead letter retried", "member_id", sess.MemberID,
+		"user_id", sess.UserID, "dead_letter", id)
+	return jsonOK(c, gin.H{"retried": n})
+}
