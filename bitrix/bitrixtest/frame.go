@@ -3,6 +3,7 @@ package bitrixtest
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"maps"
 	"net/http"
@@ -181,7 +182,7 @@ func (s *Server) renderFrame(w http.ResponseWriter, r *http.Request, p *Portal, 
 		RefreshURL:  s.url + "/frame/" + p.memberID + "/refresh?user=" + strconv.Itoa(u.ID),
 		FinishURL:   s.url + "/frame/" + p.memberID + "/finish?user=" + strconv.Itoa(u.ID),
 		Users:       frameUsers(p),
-		Leads:       []frameLead{},
+		Leads:       frameLeads(p),
 		AppOptions:  map[string]any{},
 		UserOptions: map[string]any{},
 		Texts:       frameTextsFor(lang),
@@ -284,4 +285,15 @@ func (s *Server) serveFrameFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte(`{"result":true}`))
+}
+
+// frameLeads lists the portal's leads for the CRM picker.
+func frameLeads(p *Portal) []frameLead {
+	out := []frameLead{}
+	for _, l := range p.Leads() {
+		id, _ := strconv.Atoi(fmt.Sprint(l["ID"]))
+		title, _ := l["TITLE"].(string)
+		out = append(out, frameLead{ID: id, Title: title})
+	}
+	return out
 }

@@ -165,6 +165,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/rest/", s.serveOAuthREST)
 	s.mux.HandleFunc("/portal/", s.servePortal)
 	s.mux.HandleFunc("/{$}", s.serveIndex)
+	s.frameRoutes()
 }
 
 // Handle registers an extra handler on the server's mux (the emulated portal frame
