@@ -18,48 +18,42 @@ import (
 // maxAPIBody bounds a settings API request body.
 const maxAPIBody = 1 << 20
 
-// apiSessionKey is where the API keeps the verified session in the gin context.
-const apiSessionKey = "leadrouter.api_session"
-
-// registerAPI adds the settings API. Every route needs a session token; reading
-// needs an administrator or a reader the administrator allowed; changing needs an
-// administrator.
+// registerAPI adds the settings API. Every route needs a session token
+// (RequireSession); reading needs an administrator or a reader the administrator
+// allowed; changing needs an administrator.
 func (s *Settings) registerAPI(r gin.IRoutes) {
-	read := func(h HandlerFunc) gin.HandlerFunc { return Handle(s.log, s.withSession(false, h)) }
-	write := func(h HandlerFunc) gin.HandlerFunc { return Handle(s.log, s.withSession(true, h)) }
+	auth := RequireSession(s.log, s.cfg.Sessions, s.cfg.Portals)
+	read := func(h HandlerFunc) []gin.HandlerFunc {
+		return []gin.HandlerFunc{auth, Handle(s.log, s.allowed(false, h))}
+	}
+	write := func(h HandlerFunc) []gin.HandlerFunc {
+		return []gin.HandlerFunc{auth, Handle(s.log, s.allowed(true, h))}
+	}
 
-	r.GET("/api/settings", read(s.getSettings))
-	r.PUT("/api/settings", write(s.putSettings))
-	r.GET("/api/catalog", read(s.getCatalog))
-	r.GET("/api/versions", read(s.getVersions))
-	r.GET("/api/versions/:version", read(s.getVersion))
-	r.POST("/api/versions/:version/rollback", write(s.postRollback))
-	r.GET("/api/overview", read(s.getOverview))
-	r.POST("/api/dead-letters/:id/retry", write(s.postRetry))
-	r.GET("/api/log", read(s.getLog))
-	r.POST("/api/simulate", read(s.postSimulate))
-	r.GET("/api/intake", read(s.getIntake))
-	r.POST("/api/intake", write(s.postIntake))
-	r.POST("/api/intake/:id/rotate", write(s.postIntakeRotate))
-	r.GET("/api/state", read(s.getState))
-	r.PUT("/api/access", write(s.putAccess))
+	r.GET("/api/settings", read(s.getSettings)...)
+	r.PUT("/api/settings", write(s.putSettings)...)
+	r.GET("/api/catalog", read(s.getCatalog)...)
+	r.GET("/api/versions", read(s.getVersions)...)
+	r.GET("/api/versions/:version", read(s.getVersion)...)
+	r.POST("/api/versions/:version/rollback", write(s.postRollback)...)
+	r.GET("/api/overview", read(s.getOverview)...)
+	r.POST("/api/dead-letters/:id/retry", write(s.postRetry)...)
+	r.GET("/api/log", read(s.getLog)...)
+	r.POST("/api/simulate", read(s.postSimulate)...)
+	r.GET("/api/intake", read(s.getIntake)...)
+	r.POST("/api/intake", write(s.postIntake)...)
+	r.POST("/api/intake/:id/rotate", write(s.postIntakeRotate)...)
+	r.GET("/api/state", read(s.getState)...)
+	r.PUT("/api/access", write(s.putAccess)...)
 }
 
-// withSession checks the Bearer token and the user's right to read or change, then
-// runs h with the session in the context.
-func (s *Settings) withSession(change bool, h HandlerFunc) HandlerFunc {
+// allowed checks the session's right to read or to change, then runs h.
+func (s *Settings) allowed(change bool, h HandlerFunc) HandlerFunc {
 	return func(c *gin.Context) error {
-		c.Header("Cache-Control", "no-store")
-		auth := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || token == "" {
+		sess := SessionFrom(c)
+		if sess == nil {
 			return Errorf(http.StatusUnauthorized, "no_session",
 				"Open LeadRouter from Bitrix24 to use this page.")
-		}
-		sess, err := s.cfg.Sessions.Verify(token)
-		if err != nil {
-			return &Error{Status: http.StatusUnauthorized, Code: "bad_session",
-				Message: "The page session has expired. Reload the page.", Err: err}
 		}
 		if change && !sess.Admin {
 			return Errorf(http.StatusForbidden, "admin_only",
@@ -68,17 +62,12 @@ func (s *Settings) withSession(change bool, h HandlerFunc) HandlerFunc {
 		if err := s.checkReader(c.Request.Context(), sess.MemberID, sess.UserID, sess.Admin); err != nil {
 			return err
 		}
-		c.Set(apiSessionKey, sess)
 		return h(c)
 	}
 }
 
 // session returns the verified session of an API request.
-func session(c *gin.Context) *oauth.Session {
-	v, _ := c.Get(apiSessionKey)
-	sess, _ := v.(*oauth.Session)
-	return sess
-}
+func session(c *gin.Context) *oauth.Session { return SessionFrom(c) }
 
 // checkReader reports an error unless the user may read the portal's settings:
 // administrators always, others when an administrator allowed them.

@@ -154,14 +154,11 @@ type pageView struct {
 // render writes a page with the headers every app page needs: a CSP that allows
 // only this page's own scripts (by nonce) and framing only by the portal.
 func (s *Settings) render(c *gin.Context, status int, name string, v pageView, frameOrigin string) error {
-	ancestors := "'self'"
-	if frameOrigin != "" {
-		ancestors += " " + frameOrigin
-	}
 	csp := "default-src 'none'; script-src 'nonce-" + v.Nonce + "'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; " +
-		"frame-ancestors " + ancestors
+		FrameAncestors(frameOrigin)
 	h := c.Writer.Header()
+	h.Del("X-Frame-Options")
 	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

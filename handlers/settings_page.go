@@ -4,7 +4,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/leadrouter/leadrouter/assets"
-	"github.com/leadrouter/leadrouter/oauth"
 )
 
 // appTabs are the sections of the settings page, in order.
@@ -57,6 +56,3 @@ func locale(lang string) string {
 	}
 	return "en-GB"
 }
-
-// frameOrigin returns the verified portal origin of a frame user.
-func frameOrigin(u *oauth.FrameUser) string { return u.Origin }
