@@ -139,7 +139,7 @@ func batchParams(cmds []Command, halt bool) (map[string]any, bool, error) {
 	if err := checkIDs(cmds); err != nil {
 		return nil, false, err
 	}
-	cmd := make(map[string]string, len(cmds))
+	cmd := orderedCmds{ids: make([]string, 0, len(cmds)), queries: make([]string, 0, len(cmds))}
 	read := true
 	for _, c := range cmds {
 		if c.Method == "" || strings.ContainsAny(c.Method, "?&/ ") {
@@ -149,7 +149,8 @@ func batchParams(cmds []Command, halt bool) (map[string]any, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("command %s: %w: %w", c.ID, ErrBadBatch, err)
 		}
-		cmd[c.ID] = strings.ToLower(c.Method) + "?" + q
+		cmd.ids = append(cmd.ids, c.ID)
+		cmd.queries = append(cmd.queries, strings.ToLower(c.Method)+"?"+q)
 		read = read && isRead(c.Method)
 	}
 	h := 0
@@ -157,6 +158,37 @@ func batchParams(cmds []Command, halt bool) (map[string]any, bool, error) {
 		h = 1
 	}
 	return map[string]any{"halt": h, "cmd": cmd}, read, nil
+}
+
+// orderedCmds is the cmd parameter of a batch: a JSON object whose keys keep
+// the callers' order, because the portal runs the commands in the order their
+// keys arrive, and a reference can only point to a command that ran before.
+type orderedCmds struct {
+	ids, queries []string
+}
+
+// MarshalJSON writes the commands as one object in their order.
+func (o orderedCmds) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, id := range o.ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(id)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(o.queries[i])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 func checkIDs(cmds []Command) error {

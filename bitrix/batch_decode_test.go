@@ -100,20 +100,24 @@ func TestBatchResultErr(t *testing.T) {
 }
 
 func TestBatchParams(t *testing.T) {
+	// The keys are out of alphabetical order on purpose: the portal runs the
+	// commands in the order the keys arrive.
 	cmds := []Command{
 		{ID: "lead", Method: "crm.lead.get", Params: map[string]any{"id": 5}},
-		{ID: "user", Method: "user.get", Params: map[string]any{"ID": "$result[lead][ASSIGNED_BY_ID]"}},
+		{ID: "assignee", Method: "user.get", Params: map[string]any{"ID": "$result[lead][ASSIGNED_BY_ID]"}},
 	}
 	params, read, err := batchParams(cmds, true)
 	if err != nil {
 		t.Fatalf("batchParams() error = %v", err)
 	}
-	want := map[string]any{"halt": 1, "cmd": map[string]string{
-		"lead": "crm.lead.get?id=5",
-		"user": "user.get?ID=$result[lead][ASSIGNED_BY_ID]",
-	}}
-	if diff := cmp.Diff(want, params); diff != "" {
-		t.Errorf("batchParams() (-want +got):\n%s", diff)
+	body, err := json.Marshal(params)
+	if err != nil {
+		t.Fatalf("Marshal() error = %v", err)
+	}
+	want := `{"cmd":{"lead":"crm.lead.get?id=5",` +
+		`"assignee":"user.get?ID=$result[lead][ASSIGNED_BY_ID]"},"halt":1}`
+	if string(body) != want {
+		t.Errorf("batch body = %s, want %s", body, want)
 	}
 	if !read {
 		t.Errorf("batchParams() read = false, want true for get and list commands")
