@@ -77,8 +77,9 @@ type Team struct {
 	MaxStreak int `json:"max_streak,omitempty"`
 }
 
-// DefaultMaxStreak is the catch-up bound of a LeastLoaded team that sets none.
-const DefaultMaxStreak = 3
+// DefaultMaxStreak is the catch-up bound of a LeastLoaded team that sets none: a
+// person back with no open leads gets every other lead until the loads even out.
+const DefaultMaxStreak = 1
 
 // Member is a person in a team.
 type Member struct {
