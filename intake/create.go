@@ -11,9 +11,10 @@ import (
 	"github.com/leadrouter/leadrouter/keyspace"
 )
 
-// originator is the ORIGINATOR_ID of every lead intake creates; ORIGIN_ID is the
-// intake ID. A retry after a lost answer finds the lead by them.
-const originator = "leadrouter-intake"
+// Originator is the ORIGINATOR_ID of every lead intake creates; ORIGIN_ID is the
+// intake ID. A retry after a lost answer finds the lead by them, and the pipeline
+// can tell an intake lead by it.
+const Originator = "leadrouter-intake"
 
 // create makes the lead of one leased post: it decides the owner (once), adds the
 // lead (once), records the decision for the new lead and marks the post created.
@@ -31,11 +32,11 @@ func (s *Service) create(ctx context.Context, memberID, intakeID string) error {
 		Options: Options{CRMSource: rec["crm_source"]}}
 	client := s.clients(memberID)
 
-	d, err := s.decision(ctx, memberID, key, rec, &lead, src, client)
+	d, err := s.decision(ctx, memberID, intakeID, rec, &lead, src, client)
 	if err != nil {
 		return err
 	}
-	leadID, err := s.addLead(ctx, key, rec, lead.Fields(src, d.Owner), intakeID, client)
+	leadID, err := s.addLead(ctx, key, rec, lead.Fields(src, d.Owner), intakeID, d.Reason, client)
 	if err != nil {
 		return err
 	}
@@ -53,8 +54,9 @@ func (s *Service) create(ctx context.Context, memberID, intakeID string) error {
 
 // decision returns the owner of the post's lead: the one decided in an earlier
 // attempt, the post's own choice when that user is active, or routing's.
-func (s *Service) decision(ctx context.Context, memberID, key string, rec map[string]string,
+func (s *Service) decision(ctx context.Context, memberID, intakeID string, rec map[string]string,
 	lead *Lead, src *Source, client Caller) (Decision, error) {
+	key := keyspace.IntakeRecord(memberID, intakeID)
 	var d Decision
 	if raw := rec["decision"]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &d); err != nil {
@@ -68,7 +70,8 @@ func (s *Service) decision(ctx context.Context, memberID, key string, rec map[st
 			return d, fmt.Errorf("check responsible user: %w", err)
 		}
 		if active {
-			d = Decision{Owner: lead.Responsible, Rule: "responsible"}
+			d = Decision{Owner: lead.Responsible, Rule: "responsible",
+				Reason: "the intake post named the responsible person"}
 		} else {
 			overridesRefused.Inc()
 			s.rdb.HSet(ctx, key, "problem", "the responsible person asked for is not "+
@@ -77,7 +80,7 @@ func (s *Service) decision(ctx context.Context, memberID, key string, rec map[st
 	}
 	if d.Rule == "" {
 		var err error
-		d, err = s.router.Route(ctx, memberID, candidate(lead, src))
+		d, err = s.router.Route(ctx, memberID, candidate(intakeID, lead, src))
 		if err != nil {
 			return d, fmt.Errorf("route intake lead: %w", err)
 		}
@@ -93,8 +96,8 @@ func (s *Service) decision(ctx context.Context, memberID, key string, rec map[st
 }
 
 // candidate is the lead as routing sees it.
-func candidate(lead *Lead, src *Source) Candidate {
-	c := Candidate{SourceID: src.ID, Fields: map[string]string{}}
+func candidate(intakeID string, lead *Lead, src *Source) Candidate {
+	c := Candidate{IntakeID: intakeID, SourceID: src.ID, Fields: map[string]string{}}
 	for k, v := range lead.Fields(src, 0) {
 		switch v := v.(type) {
 		case string:
@@ -142,11 +145,11 @@ func activeUser(ctx context.Context, client Caller, id int64) (bool, error) {
 	return false, nil
 }
 
-// addLead creates the lead with crm.lead.add. When an earlier attempt may have
-// created it already (its answer was lost), it looks the lead up by ORIGIN_ID
-// first.
+// addLead creates the lead with crm.lead.add and writes the decision's reason on
+// its timeline, in one batch. When an earlier attempt may have created the lead
+// already (its answer was lost), it looks the lead up by ORIGIN_ID first.
 func (s *Service) addLead(ctx context.Context, key string, rec map[string]string,
-	fields map[string]any, intakeID string, client Caller) (int64, error) {
+	fields map[string]any, intakeID, reason string, client Caller) (int64, error) {
 	if rec["adding"] != "" {
 		id, err := findLead(ctx, client, intakeID)
 		if err != nil || id > 0 {
@@ -156,12 +159,28 @@ func (s *Service) addLead(ctx context.Context, key string, rec map[string]string
 	if err := s.rdb.HSet(ctx, key, "adding", 1).Err(); err != nil {
 		return 0, fmt.Errorf("mark intake lead adding: %w", err)
 	}
-	fields["ORIGINATOR_ID"] = originator
+	fields["ORIGINATOR_ID"] = Originator
 	fields["ORIGIN_ID"] = intakeID
-	params := map[string]any{"fields": fields, "params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}
-	var id bitrix.ID
-	if err := client.Call(ctx, "crm.lead.add", params, &id); err != nil {
+	cmds := []bitrix.Command{{ID: "add", Method: "crm.lead.add", Params: map[string]any{
+		"fields": fields, "params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}}}
+	if reason != "" {
+		cmds = append(cmds, bitrix.Command{ID: "note", Method: "crm.timeline.comment.add",
+			Params: map[string]any{"fields": map[string]any{"ENTITY_ID": "$result[add]",
+				"ENTITY_TYPE": "lead", "COMMENT": "LeadRouter: " + reason}}})
+	}
+	res, err := client.Batch(ctx, cmds, true)
+	if err != nil {
 		return 0, fmt.Errorf("add intake lead: %w", err)
+	}
+	if err := res.Err("add"); err != nil {
+		return 0, fmt.Errorf("add intake lead: %w", err)
+	}
+	var id bitrix.ID
+	if err := res.Decode("add", &id); err != nil || id <= 0 {
+		return 0, fmt.Errorf("add intake lead: answer without an ID: %v", err)
+	}
+	if err := res.Err("note"); err != nil {
+		s.log.Warn("write intake lead reason", "lead_id", int64(id), "error", err)
 	}
 	return int64(id), nil
 }
@@ -172,7 +191,7 @@ func findLead(ctx context.Context, client Caller, intakeID string) (int64, error
 		ID bitrix.ID `json:"ID"`
 	}
 	params := map[string]any{
-		"filter": map[string]any{"ORIGINATOR_ID": originator, "ORIGIN_ID": intakeID},
+		"filter": map[string]any{"ORIGINATOR_ID": Originator, "ORIGIN_ID": intakeID},
 		"select": []string{"ID"},
 	}
 	if err := client.Call(ctx, "crm.lead.list", params, &leads); err != nil {

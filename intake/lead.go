@@ -364,8 +364,10 @@ func (b *builder) finish() (*Post, error) {
 	return &b.post, nil
 }
 
-// Fields returns the lead as crm.lead.add fields, for the source src. Owner is
-// the responsible person chosen; zero leaves it to the portal.
+// Fields returns the lead as crm.lead.add fields, for the source src: SOURCE_ID
+// is the source's CRM source and SOURCE_DESCRIPTION, unless the post gave one, the
+// source's name. Owner is the responsible person chosen; zero leaves it to the
+// portal.
 func (l *Lead) Fields(src *Source, owner int64) map[string]any {
 	f := map[string]any{
 		"TITLE":     l.title(src),
@@ -383,6 +385,9 @@ func (l *Lead) Fields(src *Source, owner int64) map[string]any {
 	set("COMPANY_TITLE", l.CompanyTitle)
 	set("POST", l.Post)
 	set("SOURCE_DESCRIPTION", l.SourceDescription)
+	if l.SourceDescription == "" {
+		set("SOURCE_DESCRIPTION", src.Name) // rules can match the intake URL by its name
+	}
 	set("OPPORTUNITY", l.Amount)
 	set("CURRENCY_ID", l.Currency)
 	for k, v := range l.UTM {

@@ -98,7 +98,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
-		return "a " + typ.Value + " where an object was expected"
+		return "the body is a JSON " + typ.Value
 	default:
 		return "the body ended early"
 	}

@@ -11,15 +11,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/bitrix"
 )
 
 // Caller is a portal's REST client; *bitrix.Client satisfies it.
 type Caller interface {
 	Call(ctx context.Context, method string, params any, result any) error
+	Batch(ctx context.Context, cmds []bitrix.Command, halt bool) (*bitrix.BatchResult, error)
 }
 
 // Candidate is a lead about to be created, as routing sees it.
 type Candidate struct {
+	// IntakeID is the post the lead comes from.
+	IntakeID string
 	// SourceID is the intake source the lead came from; rules match it as the lead
 	// field INTAKE_SOURCE.
 	SourceID string
@@ -37,6 +42,8 @@ type Decision struct {
 	// Rule names what decided: a routing rule's ID, or "responsible" for an
 	// override by the post.
 	Rule string `json:"rule,omitempty"`
+	// Reason is the decision in one line for people, written on the lead's timeline.
+	Reason string `json:"reason,omitempty"`
 	// Record is what the Router needs back in Created, kept as it gave it.
 	Record json.RawMessage `json:"record,omitempty"`
 }

@@ -146,7 +146,7 @@ func (s *Store) Create(ctx context.Context, memberID, name string, opts Options)
 		return nil, "", err
 	}
 	secret := newSecret()
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.now().UTC().Truncate(time.Millisecond)
 	src := &Source{ID: newID(16), MemberID: memberID, Name: name, Options: opts,
 		CreatedAt: now, RotatedAt: now, secretHash: hashSecret(secret)}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -214,7 +214,7 @@ func (s *Store) Rotate(ctx context.Context, memberID, id string) (string, error)
 	secret := newSecret()
 	err := s.rdb.HSet(ctx, keyspace.IntakeSource(id),
 		"secret_sha256", hex.EncodeToString(hashSecret(secret)),
-		"rotated_at", s.now().UTC().Unix()).Err()
+		"rotated_at", s.now().UnixMilli()).Err()
 	if err != nil {
 		return "", fmt.Errorf("rotate intake secret %s: %w", id, err)
 	}
@@ -287,8 +287,8 @@ func (s *Source) record() map[string]any {
 		"allow_responsible":  strconv.FormatBool(s.Options.AllowResponsible),
 		"rate_per_minute":    s.Options.RatePerMinute,
 		"idempotency_window": int64(s.Options.IdempotencyWindow / time.Second),
-		"created_at":         s.CreatedAt.Unix(),
-		"rotated_at":         s.RotatedAt.Unix(),
+		"created_at":         s.CreatedAt.UnixMilli(),
+		"rotated_at":         s.RotatedAt.UnixMilli(),
 		"secret_sha256":      hex.EncodeToString(s.secretHash),
 	}
 }
@@ -307,8 +307,8 @@ func parseRecord(id string, h map[string]string) (*Source, error) {
 	}
 	src.Options.RatePerMinute = int(num("rate_per_minute"))
 	src.Options.IdempotencyWindow = time.Duration(num("idempotency_window")) * time.Second
-	src.CreatedAt = time.Unix(num("created_at"), 0).UTC()
-	src.RotatedAt = time.Unix(num("rotated_at"), 0).UTC()
+	src.CreatedAt = time.UnixMilli(num("created_at")).UTC()
+	src.RotatedAt = time.UnixMilli(num("rotated_at")).UTC()
 	hash, err := hex.DecodeString(h["secret_sha256"])
 	if err != nil || len(hash) != sha256.Size {
 		errs = append(errs, errors.New("field secret_sha256: not a SHA-256"))

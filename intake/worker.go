@@ -214,3 +214,56 @@ func (s *Service) backoff(n int) time.Duration {
 	}
 	return min(d, s.cfg.BackoffMax)
 }
+
+// DeadLetters returns the receipts of the portal's posts whose lead could not be
+// created, newest first.
+func (s *Service) DeadLetters(ctx context.Context, memberID string) ([]*Receipt, error) {
+	ids, err := s.rdb.LRange(ctx, keyspace.IntakeDead(memberID), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list intake dead letters of portal %s: %w", memberID, err)
+	}
+	out := make([]*Receipt, 0, len(ids))
+	for _, id := range ids {
+		h, err := s.rdb.HGetAll(ctx, keyspace.IntakeRecord(memberID, id)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read intake post %s: %w", id, err)
+		}
+		if len(h) > 0 {
+			out = append(out, receipt(id, h))
+		}
+	}
+	return out, nil
+}
+
+// retryScript puts a dead post back on the stream.
+//
+// KEYS[1] the dead-letter list, KEYS[2] the post's record, KEYS[3] the stream.
+// ARGV[1] the intake ID. Returns 0 when the post is not a dead letter.
+var retryScript = redis.NewScript(`
+if redis.call('LREM', KEYS[1], 0, ARGV[1]) == 0 then
+	return 0
+end
+redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'next_at', 0, 'lease', 0)
+redis.call('HDEL', KEYS[2], 'problem')
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+return 1
+`)
+
+// Retry sends the dead post intakeID of the portal to the workers again. It
+// returns ErrUnknownPost when the portal has no such dead letter.
+func (s *Service) Retry(ctx context.Context, memberID, intakeID string) error {
+	keys := []string{keyspace.IntakeDead(memberID), keyspace.IntakeRecord(memberID, intakeID),
+		keyspace.IntakeStream(memberID)}
+	n, err := retryScript.Run(ctx, s.rdb, keys, intakeID).Int()
+	if err != nil {
+		return fmt.Errorf("retry intake post %s: %w", intakeID, err)
+	}
+	if n == 0 {
+		return ErrUnknownPost
+	}
+	if err := s.markReady(ctx, memberID); err != nil {
+		return err
+	}
+	s.nudge()
+	return nil
+}

@@ -1,0 +1,305 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/keyspace"
+)
+
+const annaPost = `{"first_name":"Anna","last_name":"Petrova","phone":"+7 (912) 345-67-89",
+	"email":"anna@example.com","comment":"Call after 5","utm_source":"google"}`
+
+func TestLeadsBornWithRoutedOwner(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	web := b.source(t, Options{})
+	ads := b.source(t, Options{CRMSource: "ADVERTISING"})
+
+	var got []int64
+	for i, src := range []*Source{web, web, ads, web} {
+		body := fmt.Sprintf(`{"name":"Anna %d","email":"anna@example.com"}`, i)
+		rc := b.settled(t, src, b.accept(t, src, body, "").IntakeID)
+		if rc.State != Created || rc.LeadID == 0 {
+			t.Fatalf("post %d = %+v, want created", i, rc)
+		}
+		l := b.lead(t, rc.LeadID)
+		if owner(l) != rc.Owner {
+			t.Errorf("lead %d owner %d, receipt says %d", rc.LeadID, owner(l), rc.Owner)
+		}
+		if l["SOURCE_ID"] != src.Options.CRMSource || l["ORIGIN_ID"] != rc.IntakeID {
+			t.Errorf("lead %d SOURCE_ID %v ORIGIN_ID %v, want %s %s", rc.LeadID,
+				l["SOURCE_ID"], l["ORIGIN_ID"], src.Options.CRMSource, rc.IntakeID)
+		}
+		got = append(got, owner(l))
+	}
+	// Round robin between Ann and Bob; the ADVERTISING rule gives Carl his lead
+	// without spending the team's turn.
+	if diff := cmp.Diff([]int64{ann, bob, carl, ann}, got); diff != "" {
+		t.Errorf("owners mismatch (-want +got):\n%s", diff)
+	}
+	if b.portal.LeadCount() != 4 {
+		t.Errorf("portal has %d leads, want 4", b.portal.LeadCount())
+	}
+}
+
+func TestCreatedLeadRecordedForPipeline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{})
+	rc := b.settled(t, src, b.accept(t, src, annaPost, "").IntakeID)
+	ctx := context.Background()
+	member := b.portal.MemberID()
+
+	raw, err := b.rdb.HGet(ctx, keyspace.Routed(member), strconv.FormatInt(rc.LeadID, 10)).Result()
+	if err != nil {
+		t.Fatalf("pipeline record of lead %d: %v", rc.LeadID, err)
+	}
+	var rec pipelineRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.UserID != ann || !rec.Written || rec.Person != "Ann Lee" {
+		t.Errorf("pipeline record = %+v, want Ann (2), written", rec)
+	}
+	l := b.lead(t, rc.LeadID)
+	want := map[string]any{"NAME": "Anna", "LAST_NAME": "Petrova", "COMMENTS": "Call after 5",
+		"UTM_SOURCE": "google", "SOURCE_DESCRIPTION": "Landing"}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("lead %s = %v, want %v", k, l[k], v)
+		}
+	}
+	if tl := b.portal.Timeline(int(rc.LeadID)); len(tl) == 0 {
+		t.Errorf("lead %d has no timeline comment with the reason", rc.LeadID)
+	}
+	// The person's details leave Redis once the lead exists.
+	if n, _ := b.rdb.HExists(ctx, keyspace.IntakeRecord(member, rc.IntakeID), "lead").Result(); n {
+		t.Error("the created post's record still holds the lead's details")
+	}
+}
+
+func TestResponsibleOverride(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	open := b.source(t, Options{AllowResponsible: true})
+	closed := b.source(t, Options{})
+
+	rc := b.settled(t, open, b.accept(t, open, `{"name":"Anna","responsible":3}`, "").IntakeID)
+	if got := owner(b.lead(t, rc.LeadID)); got != bob || rc.Problem != "" {
+		t.Errorf("override to an active user: owner %d problem %q, want Bob (3)", got, rc.Problem)
+	}
+	rc = b.settled(t, open, b.accept(t, open,
+		`{"fields":{"NAME":"Anna","ASSIGNED_BY_ID":5}}`, "").IntakeID)
+	if got := owner(b.lead(t, rc.LeadID)); got != ann || rc.Problem == "" {
+		t.Errorf("override to a dismissed user: owner %d problem %q; want routing's Ann (2) "+
+			"and a note", got, rc.Problem)
+	}
+
+	post, err := Parse("application/json", []byte(`{"name":"Anna","responsible":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.svc.Accept(context.Background(), closed, post, "")
+	var fe FieldErrors
+	if !errors.As(err, &fe) || fe["responsible"] == "" {
+		t.Errorf("Accept(override on a source without it) error = %v, want a responsible error", err)
+	}
+	if b.portal.LeadCount() != 2 {
+		t.Errorf("portal has %d leads, want 2", b.portal.LeadCount())
+	}
+}
+
+func TestRepeatedPostReturnsFirstLead(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{})
+	first := b.accept(t, src, annaPost, "")
+	again := b.accept(t, src, annaPost, "")
+	if again.IntakeID != first.IntakeID || !again.Duplicate || again.State != Pending {
+		t.Errorf("repeat while pending = %+v, want duplicate of %s", again, first.IntakeID)
+	}
+	keyed := b.accept(t, src, `{"name":"Anna"}`, "order-17")
+	otherBody := b.accept(t, src, `{"name":"Anna, again"}`, "order-17")
+	if otherBody.IntakeID != keyed.IntakeID || !otherBody.Duplicate {
+		t.Errorf("same key, other body = %+v, want duplicate of %s", otherBody, keyed.IntakeID)
+	}
+
+	b.svc.Start(context.Background())
+	created := b.settled(t, src, first.IntakeID)
+	b.settled(t, src, keyed.IntakeID)
+	later := b.accept(t, src, annaPost, "")
+	if later.LeadID != created.LeadID || later.State != Created || !later.Duplicate {
+		t.Errorf("repeat after creation = %+v, want lead %d", later, created.LeadID)
+	}
+	if b.portal.LeadCount() != 2 {
+		t.Errorf("portal has %d leads, want 2", b.portal.LeadCount())
+	}
+}
+
+func TestIdempotencyWindowEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{IdempotencyWindow: time.Second})
+	first := b.accept(t, src, annaPost, "")
+	time.Sleep(1100 * time.Millisecond)
+	second := b.accept(t, src, annaPost, "")
+	if second.Duplicate || second.IntakeID == first.IntakeID {
+		t.Errorf("post after the window = %+v, want a new post", second)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{RatePerMinute: 2})
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := b.svc.Allow(ctx, src); err != nil {
+			t.Fatalf("Allow() #%d error = %v", i+1, err)
+		}
+	}
+	wait, err := b.svc.Allow(ctx, src)
+	if !errors.Is(err, ErrRateLimited) || wait <= 0 || wait > time.Minute {
+		t.Errorf("Allow() #3 = %v, %v; want ErrRateLimited and a wait within a minute", wait, err)
+	}
+	other := b.source(t, Options{RatePerMinute: 2})
+	if _, err := b.svc.Allow(ctx, other); err != nil {
+		t.Errorf("Allow(another source) error = %v; limits are per source", err)
+	}
+}
+
+func TestPostsSurviveOutages(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults bitrixtest.Faults
+	}{
+		{"rate limited", bitrixtest.Faults{QueryLimit: 1}},
+		{"portal down", bitrixtest.Faults{Error5xx: 1}},
+		{"answers lost after the lead was added", bitrixtest.Faults{Error5xxAfter: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, true)
+			src := b.source(t, Options{})
+			b.srv.SetFaults(tt.faults)
+			var ids []string
+			for i := range 3 {
+				ids = append(ids, b.accept(t, src, fmt.Sprintf(`{"name":"Anna %d"}`, i), "").IntakeID)
+			}
+			// Let the workers fail a few times.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				h, _ := b.rdb.HGet(context.Background(),
+					keyspace.IntakeRecord(b.portal.MemberID(), ids[0]), "attempts").Int()
+				if h >= 2 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, id := range ids {
+				rc, err := b.svc.Status(context.Background(), src, id)
+				if err != nil || rc.State != Pending {
+					t.Fatalf("Status(%s) during the outage = %+v, %v; want pending", id, rc, err)
+				}
+			}
+			b.srv.SetFaults(bitrixtest.Faults{})
+			leads := map[int64]bool{}
+			for _, id := range ids {
+				rc := b.settled(t, src, id)
+				if rc.State != Created {
+					t.Fatalf("post %s = %+v, want created", id, rc)
+				}
+				leads[rc.LeadID] = true
+			}
+			if len(leads) != 3 || b.portal.LeadCount() != 3 {
+				t.Errorf("%d distinct leads, portal has %d; want 3 and 3", len(leads),
+					b.portal.LeadCount())
+			}
+		})
+	}
+}
+
+func TestTimeLimitWaitsForReset(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{})
+	b.srv.SetFaults(bitrixtest.Faults{OperationLimit: 1}) // resets a minute later
+	rc := b.accept(t, src, annaPost, "")
+	key := keyspace.IntakeRecord(b.portal.MemberID(), rc.IntakeID)
+	deadline := time.Now().Add(5 * time.Second)
+	var nextAt int64
+	for nextAt == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		nextAt, _ = b.rdb.HGet(context.Background(), key, "next_at").Int64()
+	}
+	wait := time.Until(time.UnixMilli(nextAt))
+	if wait < 50*time.Second || wait > 61*time.Second {
+		t.Errorf("next attempt in %v, want at the method's reset about a minute later "+
+			"(BackoffMax is 100ms)", wait)
+	}
+}
+
+func TestAbandonedPostTakenOver(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{})
+	rc := b.accept(t, src, annaPost, "")
+	ctx := context.Background()
+	stream := keyspace.IntakeStream(b.portal.MemberID())
+	// A worker of another instance takes the post and dies before finishing it.
+	if err := b.svc.ensureGroup(ctx, b.portal.MemberID()); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := b.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed",
+		Streams: []string{stream, ">"}, Count: 1, Block: -1}).Result()
+	if err != nil || len(taken) != 1 || len(taken[0].Messages) != 1 {
+		t.Fatalf("XREADGROUP as the crashed worker = %v, %v", taken, err)
+	}
+	b.svc.Start(ctx)
+	if got := b.settled(t, src, rc.IntakeID); got.State != Created {
+		t.Errorf("abandoned post = %+v, want created by another worker", got)
+	}
+	if n, _ := b.rdb.XLen(ctx, stream).Result(); n != 0 {
+		t.Errorf("stream holds %d entries after the post was created, want 0", n)
+	}
+}
+
+func TestRefusedLeadBecomesDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{})
+	b.portal.SetAccessDenied(true)
+	rc := b.settled(t, src, b.accept(t, src, annaPost, "").IntakeID)
+	if rc.State != Failed || rc.Problem == "" {
+		t.Fatalf("post refused by the portal = %+v, want failed with a problem", rc)
+	}
+	ctx := context.Background()
+	dead, err := b.svc.DeadLetters(ctx, b.portal.MemberID())
+	if err != nil || len(dead) != 1 || dead[0].IntakeID != rc.IntakeID {
+		t.Fatalf("DeadLetters() = %v, %v; want the post", dead, err)
+	}
+	b.portal.SetAccessDenied(false)
+	if err := b.svc.Retry(ctx, b.portal.MemberID(), rc.IntakeID); err != nil {
+		t.Fatalf("Retry() error = %v", err)
+	}
+	if got := b.settled(t, src, rc.IntakeID); got.State != Created {
+		t.Errorf("retried post = %+v, want created", got)
+	}
+	if err := b.svc.Retry(ctx, b.portal.MemberID(), rc.IntakeID); !errors.Is(err, ErrUnknownPost) {
+		t.Errorf("Retry(not dead) error = %v, want ErrUnknownPost", err)
+	}
+	if b.portal.LeadCount() != 1 {
+		t.Errorf("portal has %d leads, want 1", b.portal.LeadCount())
+	}
+}
