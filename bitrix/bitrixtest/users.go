@@ -55,7 +55,10 @@ func scopeMethod(c *call) (outcome, *restError) {
 func appInfo(c *call) (outcome, *restError) {
 	app := c.p.appSnapshot()
 	license, family := "en_project", "project"
-	if c.p.bucket.rate >= 5 {
+	c.p.bucket.mu.Lock()
+	enterprise := c.p.bucket.rate >= 5
+	c.p.bucket.mu.Unlock()
+	if enterprise {
 		license, family = "en_ent250", "ent"
 	}
 	return outcome{result: newObj().set("ID", 1).set("CODE", c.s.opts.ClientID).
