@@ -56,7 +56,7 @@ var (
 // slot in the bucket and sleeps until it comes. Time is read from the Redis
 // server, so the instances' clocks do not matter.
 //
-// It fills the bucket only up to nine tenths (see headroom); the drain rate is
+// It leaves two requests of the bucket free (see headroom); the drain rate is
 // used in full.
 //
 // A RedisLimiter is safe for concurrent use. The zero value is not usable; call
@@ -108,16 +108,18 @@ func (l *RedisLimiter) limit(memberID string) Limit {
 	return lim
 }
 
-// headroom is the part of a bucket of burst requests the limiter leaves
-// free: a tenth of buckets of ten or more. A request granted at the edge of a
-// full bucket may reach the portal a little early after one that was held up
-// on the way, or meet a request of another app calling from the same address;
-// the headroom absorbs both instead of spending a refused request.
+// headroom is how many requests of a bucket of burst the limiter leaves
+// free: two in buckets of ten or more, none in smaller ones. A request granted
+// at the edge of a full bucket may reach the portal a little early after one
+// that was held up on the way, or meet a request of another app calling from
+// the same address; the headroom absorbs that (a second of jitter at 2
+// requests a second) instead of spending a refused request, and costs the
+// first burst only two requests.
 func headroom(burst int) int {
 	if burst < 10 {
 		return 0
 	}
-	return burst / 10
+	return 2
 }
 
 // Wait implements Limiter.

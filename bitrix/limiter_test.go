@@ -177,12 +177,19 @@ func TestRedisLimiterPortalLimits(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	l := NewRedisLimiter(rdb, 0.1, 3)
 	enterprise := "ffffffffffffffffffffffffffffffff"
+	large := "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 	l.SetPortalLimits(func(memberID string) (Limit, bool) {
-		return Limit{Rate: 0.1, Burst: 6}, memberID == enterprise
+		switch memberID {
+		case enterprise:
+			return Limit{Rate: 0.1, Burst: 6}, true
+		case large:
+			return Limit{Rate: 0.1, Burst: 50}, true
+		}
+		return Limit{}, false
 	})
 	immediate := func(member string) int {
 		n := 0
-		for range 10 {
+		for range 60 {
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			if l.Wait(ctx, member) == nil {
 				n++
@@ -196,6 +203,9 @@ func TestRedisLimiterPortalLimits(t *testing.T) {
 	}
 	if got := immediate(enterprise); got != 6 {
 		t.Errorf("enterprise portal got %d immediate slots, want 6", got)
+	}
+	if got := immediate(large); got != 48 {
+		t.Errorf("portal with a bucket of 50 got %d immediate slots, want 48 (2 headroom)", got)
 	}
 }
 
