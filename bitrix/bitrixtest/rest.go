@@ -217,11 +217,21 @@ func (s *Server) restCall(r *http.Request, p *Portal, method string, req *Reques
 		return outcome{}, aerr, nil
 	}
 	c := &call{s: s, p: p, g: g, method: method, in: in}
+	var out outcome
+	var rerr *restError
+	var st *opStat
 	if method == "batch" {
-		out, err := s.batch(c, req)
-		return out, err, nil
+		out, rerr = s.batch(c, req)
+	} else {
+		out, rerr, st = s.invoke(c)
 	}
-	return s.invoke(c)
+	if rerr == nil {
+		// The call took effect, but the caller is told it failed.
+		if ferr := s.faults.after(); ferr != nil {
+			return outcome{}, ferr, nil
+		}
+	}
+	return out, rerr, st
 }
 
 // invoke runs one method for an authenticated call; batch commands come here too.
@@ -251,11 +261,6 @@ func (s *Server) invoke(c *call) (outcome, *restError, *opStat) {
 	}
 	out, err := spec.fn(c)
 	st := p.addOperating(c.method, time.Since(now), time.Now())
-	if err == nil {
-		if ferr := s.faults.after(); ferr != nil {
-			return outcome{}, ferr, nil
-		}
-	}
 	return out, err, &st
 }
 
