@@ -1,0 +1,218 @@
+package handlers_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// routedLeads saves the sales team, creates n web leads on the portal as a person
+// would, and waits until the pipeline assigned all of them.
+func routedLeads(t *testing.T, s *stack, token string, p interface {
+	AddLead(int, map[string]any) int
+	Lead(int) (map[string]any, bool)
+}, n int) []int {
+	t.Helper()
+	if code := s.call(token, "PUT", "/api/settings", map[string]any{"settings": salesTeam()}, nil); code != 200 {
+		t.Fatalf("save settings = %d", code)
+	}
+	var ids []int
+	for i := range n {
+		ids = append(ids, p.AddLead(anna.ID, map[string]any{"TITLE": fmt.Sprintf("Lead %d", i+1),
+			"SOURCE_ID": "WEB", "ASSIGNED_BY_ID": anna.ID}))
+	}
+	waitFor(t, "leads routed", func() bool {
+		for _, id := range ids {
+			lead, _ := p.Lead(id)
+			if owner := fmt.Sprint(lead["ASSIGNED_BY_ID"]); owner != "2" && owner != "3" {
+				return false
+			}
+		}
+		return true
+	})
+	return ids
+}
+
+func TestLeadViews(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("en")
+	s.install(p)
+	token := s.session(p, anna.ID)
+	ids := routedLeads(t, s, token, p, 4)
+
+	t.Run("lead tab", func(t *testing.T) {
+		waitFor(t, "lead history", func() bool {
+			pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+				map[string]any{"ID": ids[0]})
+			return strings.Contains(pg.body, "Assigned to")
+		})
+		pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+			map[string]any{"ID": ids[0]})
+		for _, want := range []string{fmt.Sprintf("#%d", ids[0]), "Assigned to Boris Petrov", "Web leads"} {
+			if !strings.Contains(pg.body, want) {
+				t.Errorf("lead tab lacks %q:\n%.2000s", want, pg.body)
+			}
+		}
+		if csp := pg.header.Get("Content-Security-Policy"); !strings.Contains(csp, s.fake.URL()) {
+			t.Errorf("lead tab CSP = %q, want the portal among frame-ancestors", csp)
+		}
+	})
+
+	t.Run("lead tab of an unrouted lead", func(t *testing.T) {
+		pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+			map[string]any{"ID": 999999})
+		if pg.status != 200 || !strings.Contains(pg.body, "has not routed this lead") {
+			t.Errorf("lead tab of an unknown lead = %d:\n%.1000s", pg.status, pg.body)
+		}
+	})
+
+	t.Run("log", func(t *testing.T) {
+		var entries []struct {
+			LeadID int64  `json:"lead_id"`
+			Person string `json:"person"`
+			Rule   string `json:"rule"`
+			Reason string `json:"reason"`
+		}
+		waitFor(t, "log", func() bool {
+			s.call(token, "GET", "/api/log", nil, &entries)
+			return len(entries) >= len(ids)
+		})
+		if entries[0].Rule != "Web leads" || entries[0].Reason == "" || entries[0].Person == "" {
+			t.Errorf("log line = %+v, want the rule's name, a person and a reason", entries[0])
+		}
+		s.call(token, "GET", "/api/log?q=Clara", nil, &entries)
+		for _, e := range entries {
+			if !strings.Contains(e.Person+e.Reason, "Clara") {
+				t.Errorf("search for Clara found %+v", e)
+			}
+		}
+		if len(entries) == 0 {
+			t.Errorf("search for Clara found nothing; she received leads")
+		}
+	})
+
+	t.Run("overview", func(t *testing.T) {
+		var ov struct {
+			Totals struct{ Today, Week int } `json:"totals"`
+			People []struct {
+				Name       string  `json:"name"`
+				Today      int     `json:"today"`
+				IdealShare float64 `json:"ideal_share"`
+			} `json:"people"`
+		}
+		waitFor(t, "overview counts", func() bool {
+			s.call(token, "GET", "/api/overview", nil, &ov)
+			return ov.Totals.Today == len(ids)
+		})
+		if len(ov.People) != 2 || ov.People[0].Today != 2 || ov.People[0].IdealShare != 0.5 {
+			t.Errorf("overview people = %+v, want Boris and Clara with 2 leads each and half the weight", ov.People)
+		}
+	})
+
+	t.Run("catalog", func(t *testing.T) {
+		var cat struct {
+			Sources []struct{ ID, Name string } `json:"sources"`
+			Users   []struct{ Name string }     `json:"users"`
+		}
+		if code := s.call(token, "GET", "/api/catalog", nil, &cat); code != 200 {
+			t.Fatalf("GET /api/catalog = %d", code)
+		}
+		found := false
+		for _, src := range cat.Sources {
+			found = found || src.ID == "WEB"
+		}
+		if !found || len(cat.Users) != 4 {
+			t.Errorf("catalog sources %v, %d users; want WEB among them and 4 users", cat.Sources, len(cat.Users))
+		}
+	})
+
+	t.Run("try it", func(t *testing.T) {
+		draft := salesTeam()
+		draft.Teams[0].Members = draft.Teams[0].Members[1:] // Clara alone
+		var report struct {
+			People []struct {
+				Name  string
+				Count int
+			} `json:"people"`
+			Leads []struct{ Person, Rule, Reason string } `json:"leads"`
+		}
+		body := map[string]any{"settings": draft, "leads": []map[string]string{
+			{"TITLE": "Typed in", "SOURCE_ID": "WEB"}}}
+		if code := s.call(token, "POST", "/api/simulate", body, &report); code != 200 {
+			t.Fatalf("POST /api/simulate = %d", code)
+		}
+		if len(report.Leads) != 1 || report.Leads[0].Person != "Clara Schmidt" || report.Leads[0].Rule != "Web leads" {
+			t.Errorf("trial = %+v, want the typed lead to go to Clara by Web leads", report)
+		}
+		body = map[string]any{"settings": draft, "recent": 10}
+		if code := s.call(token, "POST", "/api/simulate", body, &report); code != 200 || len(report.Leads) != len(ids) {
+			t.Errorf("trial of the latest leads = %d with %d leads, want 200 and %d", code, len(report.Leads), len(ids))
+		}
+		var versions []any
+		s.call(token, "GET", "/api/versions", nil, &versions)
+		if len(versions) != 1 {
+			t.Errorf("a trial saved settings: %d versions, want 1", len(versions))
+		}
+	})
+}
+
+func TestIntakeAPI(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("en")
+	s.install(p)
+	token := s.session(p, anna.ID)
+
+	var created struct{ ID, Name, URL, Secret string }
+	if code := s.call(token, "POST", "/api/intake", map[string]any{"name": "Landing page"}, &created); code != 200 {
+		t.Fatalf("POST /api/intake = %d", code)
+	}
+	if created.Secret == "" || !strings.HasPrefix(created.URL, s.app.URL+"/intake/") {
+		t.Errorf("created source = %+v, want a secret and an intake URL on the app", created)
+	}
+	var list struct {
+		Available bool
+		Sources   []struct{ ID, Secret string }
+	}
+	s.call(token, "GET", "/api/intake", nil, &list)
+	if !list.Available || len(list.Sources) != 1 || list.Sources[0].Secret != "" {
+		t.Errorf("intake list = %+v, want one source and no secret (only its hash is kept)", list)
+	}
+	var rotated struct{ Secret string }
+	if code := s.call(token, "POST", "/api/intake/"+created.ID+"/rotate", nil, &rotated); code != 200 ||
+		rotated.Secret == "" || rotated.Secret == created.Secret {
+		t.Errorf("rotate = %d with secret %q, want 200 and a new secret", code, rotated.Secret)
+	}
+	if code := s.call(token, "POST", "/api/intake/nosuchsource/rotate", nil, nil); code != http.StatusNotFound {
+		t.Errorf("rotate an unknown source = %d, want 404", code)
+	}
+
+	other := s.newPortal("en")
+	s.install(other)
+	otherToken := s.session(other, anna.ID)
+	if code := s.call(otherToken, "POST", "/api/intake/"+created.ID+"/rotate", nil, nil); code != http.StatusNotFound {
+		t.Errorf("another portal rotating this source = %d, want 404", code)
+	}
+}
+
+func TestInstallState(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("ru")
+	s.install(p)
+	token := s.session(p, anna.ID)
+	var st struct {
+		Status   string `json:"status"`
+		Problems []struct{ Code, Title, Action string }
+	}
+	if code := s.call(token, "GET", "/api/state", nil, &st); code != 200 || st.Status != "active" {
+		t.Fatalf("GET /api/state = %d, status %q; want 200 and active", code, st.Status)
+	}
+	for _, pr := range st.Problems {
+		if pr.Code == "scope" {
+			t.Errorf("a fully granted install reports a missing scope: %+v", pr)
+		}
+	}
+}
