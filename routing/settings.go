@@ -203,10 +203,13 @@ func (s *Settings) Needs() Needs {
 			n.People = append(n.People, id)
 		}
 	}
-	for _, t := range s.Teams {
-		for _, m := range t.Members {
+	for ti := range s.Teams {
+		t := &s.Teams[ti]
+		for mi := range t.Members {
+			m := &t.Members[mi]
 			add(m.UserID)
-			if m.DailyCap > 0 || (m.effectiveSchedule(&t) != nil && m.effectiveSchedule(&t).TimeZone == "") {
+			sched := m.effectiveSchedule(t)
+			if m.DailyCap > 0 || sched != nil && sched.TimeZone == "" {
 				n.TimeZones = true
 			}
 		}
