@@ -68,9 +68,10 @@ type deliverer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards queue and closed
+	mu     sync.Mutex // guards queues, ring and closed
 	cond   *sync.Cond
-	queue  []*delivery
+	queues map[*Portal][]*delivery // pending deliveries per portal
+	ring   []*Portal               // portals with pending deliveries, served in turn
 	closed bool
 }
 
@@ -90,6 +91,7 @@ func newDeliverer(s *Server) *deliverer {
 		},
 		ctx:    ctx,
 		cancel: cancel,
+		queues: make(map[*Portal][]*delivery),
 	}
 	d.cond = sync.NewCond(&d.mu)
 	for range s.opts.DeliveryWorkers {
@@ -105,28 +107,45 @@ func (d *deliverer) enqueue(jobs []*delivery) {
 	}
 	d.mu.Lock()
 	if !d.closed {
-		d.queue = append(d.queue, jobs...)
+		for _, job := range jobs {
+			q := d.queues[job.portal]
+			if len(q) == 0 {
+				d.ring = append(d.ring, job.portal)
+			}
+			d.queues[job.portal] = append(q, job)
+		}
 	}
 	d.mu.Unlock()
 	d.cond.Broadcast()
 }
 
-// next pops a job; under the reorder fault the head is held back behind the next one.
+// next pops a job, serving the portals with pending deliveries in turn so that one
+// portal's burst does not hold back another's events. Under the reorder fault a
+// portal's first delivery is held back behind its second.
 func (d *deliverer) next() *delivery {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.queue) == 0 && !d.closed {
+	for len(d.ring) == 0 && !d.closed {
 		d.cond.Wait()
 	}
 	if d.closed {
 		return nil
 	}
-	if len(d.queue) > 1 && d.s.faults.draw(func(f *Faults) float64 { return f.ReorderEvents }) {
-		d.queue[0], d.queue[1] = d.queue[1], d.queue[0]
+	p := d.ring[0]
+	d.ring = d.ring[1:]
+	q := d.queues[p]
+	if len(q) > 1 && d.s.faults.draw(func(f *Faults) float64 { return f.ReorderEvents }) {
+		q[0], q[1] = q[1], q[0]
 	}
-	job := d.queue[0]
-	d.queue[0] = nil
-	d.queue = d.queue[1:]
+	job := q[0]
+	q[0] = nil
+	q = q[1:]
+	if len(q) == 0 {
+		delete(d.queues, p)
+	} else {
+		d.queues[p] = q
+		d.ring = append(d.ring, p)
+	}
 	return job
 }
 
@@ -194,7 +213,7 @@ func (d *deliverer) record(job *delivery, body string, status int, errText strin
 func (d *deliverer) stop() {
 	d.mu.Lock()
 	d.closed = true
-	d.queue = nil
+	d.queues, d.ring = nil, nil
 	d.mu.Unlock()
 	d.cond.Broadcast()
 	d.cancel()

@@ -304,3 +304,27 @@ func TestDeliveryFaults(t *testing.T) {
 		t.Errorf("receiver got %d POSTs, want %d", got, len(p.Deliveries())-dropped)
 	}
 }
+
+func TestDeliveriesServePortalsInTurn(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{DeliveryWorkers: 1})
+	rc := newReceiver(t)
+	var ps []*Portal
+	for _, name := range []string{"busy", "quiet"} {
+		p := s.NewPortal(PortalOptions{Name: name})
+		p.RegisterApp(App{APIOnly: true})
+		p.mu.Lock()
+		p.bindLocked(EventBinding{Event: "ONCRMLEADADD", Handler: rc.url()})
+		p.mu.Unlock()
+		ps = append(ps, p)
+	}
+	busy, quiet := ps[0], ps[1]
+	for range 200 {
+		busy.AddLead(1, nil)
+	}
+	quiet.AddLead(1, nil)
+	waitDeliveries(t, quiet, 1)
+	if n := len(busy.Deliveries()); n > 20 {
+		t.Errorf("the quiet portal's event waited for %d of the busy portal's", n)
+	}
+}

@@ -145,3 +145,23 @@ func waitDeliveries(t *testing.T, p *Portal, n int) []Delivery {
 	}
 	return p.Deliveries()
 }
+
+// newBenchReceiver starts an event endpoint that answers 200 and discards the body.
+func newBenchReceiver(b *testing.B) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL + "/events"
+}
+
+func benchPost(target, token string, params map[string]any) error {
+	params["auth"] = token
+	data, _ := json.Marshal(params)
+	resp, err := http.Post(target, "application/json", bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
