@@ -14,7 +14,8 @@ import (
 const MaxBatch = 50
 
 // ErrBadBatch is returned for a batch the client refuses to send: too many
-// commands, an empty or repeated command ID, or params it cannot encode.
+// commands, an empty or repeated command ID, a reference to a command that
+// does not run before the referring one, or params it cannot encode.
 var ErrBadBatch = errors.New("bitrix: bad batch")
 
 // Command is one command of a batch. Params are encoded as a PHP query string
@@ -90,9 +91,10 @@ func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) (*BatchRe
 }
 
 // BatchAll sends any number of commands in batches of MaxBatch, one after the
-// other, and merges their answers. References between commands must stay
-// within one batch of MaxBatch. With halt it stops after the first batch in
-// which a command failed.
+// other, and merges their answers. A reference may only point to an earlier
+// command of the same batch of MaxBatch; one that reaches across batches is
+// refused with ErrBadBatch before anything is sent. With halt it stops after
+// the first batch in which a command failed.
 func (c *Client) BatchAll(ctx context.Context, cmds []Command, halt bool) (*BatchResult, error) {
 	all := &BatchResult{
 		Result: make(map[string]json.RawMessage, len(cmds)),
@@ -101,6 +103,9 @@ func (c *Client) BatchAll(ctx context.Context, cmds []Command, halt bool) (*Batc
 		Next:   make(map[string]int),
 	}
 	if err := checkIDs(cmds); err != nil {
+		return nil, err
+	}
+	if err := checkReferences(cmds); err != nil {
 		return nil, err
 	}
 	for len(cmds) > 0 {
@@ -116,6 +121,40 @@ func (c *Client) BatchAll(ctx context.Context, cmds []Command, halt bool) (*Batc
 		cmds = cmds[n:]
 	}
 	return all, nil
+}
+
+// checkReferences refuses references to commands that will not run before
+// the referring one in the same batch.
+func checkReferences(cmds []Command) error {
+	chunk := make(map[string]int, len(cmds))
+	for i, c := range cmds {
+		chunk[c.ID] = i / MaxBatch
+	}
+	for i, c := range cmds {
+		q, err := EncodeQuery(c.Params)
+		if err != nil {
+			return fmt.Errorf("command %s: %w: %w", c.ID, ErrBadBatch, err)
+		}
+		for _, ref := range batchRef.FindAllString(q, -1) {
+			_, rest, _ := strings.Cut(ref, "[")
+			target, _, _ := strings.Cut(rest, "]")
+			if chunk[target] != i/MaxBatch || !before(cmds, target, i) {
+				return fmt.Errorf("command %s refers to %s, which does not run before it "+
+					"in the same batch: %w", c.ID, target, ErrBadBatch)
+			}
+		}
+	}
+	return nil
+}
+
+// before reports whether the command id comes before position i.
+func before(cmds []Command, id string, i int) bool {
+	for _, c := range cmds[:i] {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *BatchResult) merge(o *BatchResult) {
@@ -137,6 +176,9 @@ func (r *BatchResult) merge(o *BatchResult) {
 // command only reads.
 func batchParams(cmds []Command, halt bool) (map[string]any, bool, error) {
 	if err := checkIDs(cmds); err != nil {
+		return nil, false, err
+	}
+	if err := checkReferences(cmds); err != nil {
 		return nil, false, err
 	}
 	cmd := orderedCmds{ids: make([]string, 0, len(cmds)), queries: make([]string, 0, len(cmds))}

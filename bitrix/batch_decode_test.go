@@ -3,6 +3,7 @@ package bitrix
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -137,6 +138,41 @@ func TestBatchParams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, _, err := batchParams(tt.cmds, false); !errors.Is(err, ErrBadBatch) {
 				t.Errorf("batchParams() error = %v, want ErrBadBatch", err)
+			}
+		})
+	}
+}
+
+func TestCheckReferences(t *testing.T) {
+	many := func(n int, ref string) []Command {
+		var cmds []Command
+		for i := range n {
+			cmds = append(cmds, Command{ID: "c" + strconv.Itoa(i), Method: "crm.lead.get",
+				Params: map[string]any{"id": i + 1}})
+		}
+		cmds[n-1].Params = map[string]any{"id": ref}
+		return cmds
+	}
+	tests := []struct {
+		name    string
+		cmds    []Command
+		wantErr bool
+	}{
+		{name: "earlier command in the same batch", cmds: many(50, "$result[c0][ID]")},
+		{name: "command in an earlier batch", cmds: many(51, "$result[c0][ID]"), wantErr: true},
+		{name: "itself", cmds: many(2, "$result[c1][ID]"), wantErr: true},
+		{name: "later command", cmds: []Command{
+			{ID: "a", Method: "user.get", Params: map[string]any{"ID": "$result[b][ID]"}},
+			{ID: "b", Method: "profile"},
+		}, wantErr: true},
+		{name: "unknown command", cmds: many(3, "$result[nope][ID]"), wantErr: true},
+		{name: "earlier in the second batch", cmds: many(60, "$result[c55][ID]")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkReferences(tt.cmds)
+			if (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, ErrBadBatch)) {
+				t.Errorf("checkReferences() error = %v, wantErr %v", err, tt.wantErr)
 			}
 		})
 	}
