@@ -92,7 +92,7 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 	switch ev.Name {
 	case bitrix.EventAppInstall, bitrix.EventAppUpdate, bitrix.EventAppUninstall:
 		if err := h.Lifecycle.HandleAppEvent(ctx, ev); err != nil {
-			return eventFailed, err
+			return h.lifecycleFailed(err)
 		}
 		return eventLifecycle, nil
 	case bitrix.EventLeadAdd, bitrix.EventLeadUpdate, bitrix.EventLeadDelete, bitrix.EventOffline:
@@ -108,6 +108,19 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 		return eventUnavailable, unavailable(err)
 	}
 	return h.enqueue(ctx, ev)
+}
+
+// lifecycleFailed maps a refused application event to its answer.
+func (h *Events) lifecycleFailed(err error) (string, error) {
+	switch {
+	case errors.Is(err, oauth.ErrForbidden):
+		return eventForbidden, &Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "The application event could not be verified.", Err: err}
+	case errors.Is(err, oauth.ErrBadMemberID):
+		return eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
+			Message: "The event's member_id is not valid.", Err: err}
+	}
+	return eventFailed, err
 }
 
 // readForm reads the form-encoded body, refusing oversize bodies.

@@ -50,10 +50,9 @@ func (q *Queue) SweepAll(ctx context.Context) {
 }
 
 // Sweep looks for leads of the portal that arrived while nobody listened: it
-// drains the portal's offline events, then lists the leads created after the last
-// one it saw and queues those with no decision. The first sweep of a portal only
-// notes where the portal's leads stand: leads from before the install are not
-// routed. At most one instance sweeps a portal at a time.
+// drains the portal's offline events, then lists the leads created since the app's
+// activation above the last one it saw, and queues those with no decision. At most
+// one instance sweeps a portal at a time.
 func (q *Queue) Sweep(ctx context.Context, memberID string) error {
 	lockTTL := max(q.cfg.SweepEvery, time.Minute)
 	ok, err := q.rdb.SetNX(ctx, keyspace.SweepLock(memberID), q.cfg.Consumer, lockTTL).Result()
@@ -67,17 +66,27 @@ func (q *Queue) Sweep(ctx context.Context, memberID string) error {
 	return q.sweepLeads(ctx, memberID)
 }
 
-// sweepLeads queues the leads above the last seen ID that have no decision.
+// sweepLeads queues the leads above the last seen ID that have no decision. Only
+// leads created since the app was activated on the portal are looked at: older ones
+// were there before LeadRouter and keep their owners.
 func (q *Queue) sweepLeads(ctx context.Context, memberID string) error {
 	client := q.portals.Client(memberID)
 	last, err := q.rdb.Get(ctx, keyspace.LastLead(memberID)).Int64()
-	if errors.Is(err, redis.Nil) {
-		return q.noteLastLead(ctx, memberID, client)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("read last lead: %w", err)
 	}
-	params := map[string]any{"filter": map[string]any{">ID": last}, "select": []string{"ID"}}
+	filter := map[string]any{">ID": last}
+	p, err := q.portals.Portal(ctx, memberID)
+	if err != nil {
+		return fmt.Errorf("read portal: %w", err)
+	}
+	switch {
+	case !p.ActivatedAt.IsZero():
+		filter[">=DATE_CREATE"] = p.ActivatedAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	case last == 0:
+		return q.noteLastLead(ctx, memberID, client)
+	}
+	params := map[string]any{"filter": filter, "select": []string{"ID"}}
 	err = client.ListAfterID(ctx, "crm.lead.list", params, func(items json.RawMessage) error {
 		ids, err := leadIDs(items)
 		if err != nil {
@@ -95,7 +104,8 @@ func (q *Queue) sweepLeads(ctx context.Context, memberID string) error {
 	return nil
 }
 
-// noteLastLead records the portal's newest lead as where sweeps start.
+// noteLastLead records the portal's newest lead as where sweeps start, for a
+// portal whose activation time is unknown.
 func (q *Queue) noteLastLead(ctx context.Context, memberID string, client *bitrix.Client) error {
 	resp, err := client.CallRaw(ctx, "crm.lead.list", map[string]any{
 		"order": map[string]string{"ID": "DESC"}, "select": []string{"ID"}, "start": -1,
