@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
@@ -338,5 +339,54 @@ func TestExpiredTokenUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if n, _, _ := b.auth.state(); n != 1 {
 		t.Errorf("refreshes = %d, want 1 for 20 calls with the same stale token", n)
+	}
+}
+
+// restRequests reads leadrouter_rest_requests_total for one portal from the
+// default registry, keyed "method outcome".
+func restRequests(t *testing.T, memberID string) map[string]float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	out := make(map[string]float64)
+	for _, f := range families {
+		if f.GetName() != "leadrouter_rest_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := make(map[string]string)
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["member_id"] == memberID {
+				out[labels["method"]+" "+labels["outcome"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func TestRequestMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bitrixtest.Options{}, bitrix.Options{})
+	b.portal.ExpireAccessTokens()
+	b.portal.Rename("acme-moved")
+	if err := b.client.Call(t.Context(), "profile", nil, nil); err != nil {
+		t.Fatalf("Call(profile) error = %v", err)
+	}
+	err := b.client.Call(t.Context(), "crm.lead.get", map[string]any{"id": 999999}, nil)
+	if !errors.Is(err, bitrix.ErrNotFound) {
+		t.Fatalf("Call(crm.lead.get) error = %v, want ErrNotFound", err)
+	}
+	want := map[string]float64{
+		"profile moved":          1,
+		"profile expired_token":  1,
+		"profile ok":             1,
+		"crm.lead.get not_found": 1,
+	}
+	if diff := cmp.Diff(want, restRequests(t, b.portal.MemberID())); diff != "" {
+		t.Errorf("leadrouter_rest_requests_total (-want +got):\n%s", diff)
 	}
 }
