@@ -2,6 +2,8 @@ package bitrixtest
 
 import (
 	"encoding/json"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -103,13 +105,53 @@ func (p *Portal) addEntity(k *kind, byUser int, fields map[string]any) int {
 }
 
 // plain turns a rendered tree into plain Go maps and slices.
+// An object that PHP would encode as a list still comes back as a map here.
 func plain(o *obj) map[string]any {
-	data, _ := json.Marshal(o)
-	var m map[string]any
-	if json.Unmarshal(data, &m) != nil {
-		return map[string]any{}
+	m := make(map[string]any, o.len())
+	if o != nil {
+		for _, k := range o.keys {
+			m[k] = plainValue(o.m[k])
+		}
 	}
 	return m
+}
+
+// plainValue gives a value the Go type encoding/json would decode its JSON into.
+func plainValue(v any) any {
+	switch t := v.(type) {
+	case *obj:
+		if t.len() == 0 {
+			return []any{}
+		}
+		if t.isList() {
+			return plainValue(list(t))
+		}
+		return plain(t)
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = plainValue(x)
+		}
+		return out
+	case []string:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = x
+		}
+		return out
+	case []int:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = float64(x)
+		}
+		return out
+	case int:
+		return float64(t)
+	case json.Number:
+		f, _ := t.Float64()
+		return f
+	}
+	return v
 }
 
 // Timeline returns the comments written on a lead's timeline, oldest first.
@@ -218,7 +260,7 @@ func crmList(c *call, k *kind) (outcome, *restError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var found []*entity
-	for _, e := range p.crm.table(k).order {
+	for _, e := range candidates(p.crm.table(k), conds) {
 		if matches(e, conds) {
 			found = append(found, e)
 		}
@@ -451,4 +493,25 @@ func imNotify(c *call) (outcome, *restError) {
 	p.notifications[uid] = append(p.notifications[uid], msg)
 	p.crm.nextNotify++
 	return outcome{result: p.crm.nextNotify}, nil
+}
+
+// candidates narrows a scan to the rows an "ID" or "@ID" condition names, in ID order;
+// without one it is every row.
+func candidates(t *table, conds []condition) []*entity {
+	for _, c := range conds {
+		if c.field != "ID" || (c.op != "=" && c.op != "@") {
+			continue
+		}
+		var out []*entity
+		for _, v := range c.values {
+			if id, ok := intOf(v); ok {
+				if e := t.get(id); e != nil {
+					out = append(out, e)
+				}
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+		return slices.CompactFunc(out, func(a, b *entity) bool { return a == b })
+	}
+	return t.order
 }

@@ -3,6 +3,7 @@ package bitrixtest
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -248,5 +249,70 @@ func TestBatchLimitsAndHalt(t *testing.T) {
 	if raw, _ := json.Marshal(hres["result_error"]); string(raw) !=
 		`[{"error":"","error_description":"Not found"}]` {
 		t.Errorf("numeric-key result_error = %s, want a PHP list", raw)
+	}
+}
+
+func TestStatusListAndFields(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{})
+	ep, tok := in.portal.ClientEndpoint(), in.tok.AccessToken
+	for _, tt := range []struct {
+		entity string
+		want   []string
+	}{
+		{"STATUS", []string{"NEW", "IN_PROCESS", "PROCESSED", "CONVERTED", "JUNK"}},
+		{"SOURCE", []string{"CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER",
+			"RECOMMENDATION", "TRADE_SHOW", "WEBFORM", "CALLBACK", "RC_GENERATOR", "STORE",
+			"OTHER"}},
+	} {
+		a := postJSON(t, ep, "crm.status.list", tok,
+			map[string]any{"filter": map[string]any{"ENTITY_ID": tt.entity}})
+		var got []string
+		for _, r := range a.Body["result"].([]any) {
+			got = append(got, r.(map[string]any)["STATUS_ID"].(string))
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("crm.status.list %s = %v, want %v", tt.entity, got, tt.want)
+		}
+	}
+	f := postJSON(t, ep, "crm.lead.fields", tok, nil).Body["result"].(map[string]any)
+	status := f["STATUS_ID"].(map[string]any)
+	if status["type"] != "crm_status" || status["statusType"] != "STATUS" {
+		t.Errorf("STATUS_ID field = %v", status)
+	}
+	if f["PHONE"].(map[string]any)["isMultiple"] != true {
+		t.Errorf("PHONE field = %v", f["PHONE"])
+	}
+	if f["ID"].(map[string]any)["isReadOnly"] != true {
+		t.Errorf("ID field = %v", f["ID"])
+	}
+}
+
+func TestTimelineAndNotifications(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{})
+	p := in.portal
+	ep, tok := p.ClientEndpoint(), in.tok.AccessToken
+	lead := p.AddLead(1, nil)
+	a := postJSON(t, ep, "crm.timeline.comment.add", tok, map[string]any{"fields": map[string]any{
+		"ENTITY_ID": lead, "ENTITY_TYPE": "lead", "COMMENT": "Routed to Boris: round robin"}})
+	if _, ok := a.Body["result"].(float64); !ok {
+		t.Errorf("crm.timeline.comment.add = %s, want the comment ID", a.Raw)
+	}
+	if got := p.Timeline(lead); len(got) != 1 || got[0] != "Routed to Boris: round robin" {
+		t.Errorf("Timeline = %v", got)
+	}
+	missing := postJSON(t, ep, "crm.timeline.comment.add", tok, map[string]any{
+		"fields": map[string]any{"ENTITY_ID": 999, "ENTITY_TYPE": "lead", "COMMENT": "x"}})
+	if missing.Status != 400 {
+		t.Errorf("comment on a missing lead = %d", missing.Status)
+	}
+	n := postJSON(t, ep, "im.notify.system.add", tok,
+		map[string]any{"USER_ID": 2, "MESSAGE": "New lead for you"})
+	if _, ok := n.Body["result"].(float64); !ok {
+		t.Errorf("im.notify.system.add = %s", n.Raw)
+	}
+	if got := p.Notifications(2); len(got) != 1 || got[0] != "New lead for you" {
+		t.Errorf("Notifications = %v", got)
 	}
 }

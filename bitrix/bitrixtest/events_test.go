@@ -328,3 +328,23 @@ func TestDeliveriesServePortalsInTurn(t *testing.T) {
 		t.Errorf("the quiet portal's event waited for %d of the busy portal's", n)
 	}
 }
+
+func TestOfflineEventNotification(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{}, "ONOFFLINEEVENT")
+	p := in.portal
+	postJSON(t, p.ClientEndpoint(), "event.bind", in.tok.AccessToken,
+		map[string]any{"event": "ONCRMLEADADD", "event_type": "offline"})
+	p.AddLead(2, nil)
+	p.AddLead(2, nil) // within minTimeout: no second notification
+	ds := waitDeliveries(t, p, 1)
+	time.Sleep(20 * time.Millisecond)
+	ds = p.Deliveries()
+	if len(ds) != 1 || ds[0].Event != "ONOFFLINEEVENT" ||
+		ds[0].Form.Get("auth[refresh_token]") == "" {
+		t.Errorf("deliveries = %+v, want one ONOFFLINEEVENT with a refresh token", ds)
+	}
+	if got := p.OfflineEvents(); len(got) != 2 {
+		t.Errorf("offline rows = %v, want 2", got)
+	}
+}

@@ -93,7 +93,7 @@ func (s *Server) issue(p *Portal, userID int, withRefresh bool, hops int) Token 
 	return tok
 }
 
-// authError is why a token was refused.
+// checkAccess finds the grant of an access token, or the error the portal answers.
 func (s *Server) checkAccess(p *Portal, token string) (*grant, *restError) {
 	if token == "" {
 		return nil, errNoAuth
@@ -104,6 +104,9 @@ func (s *Server) checkAccess(p *Portal, token string) (*grant, *restError) {
 	}
 	if g.revoked.Load() || g.gen != g.portal.tokenGen.Load() || time.Now().After(g.expires) {
 		return nil, errExpiredToken
+	}
+	if !g.portal.userActive(g.userID) {
+		return nil, newError(401, "authorization_error", "Unable to authorize user")
 	}
 	return g, nil
 }

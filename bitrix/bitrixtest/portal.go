@@ -306,6 +306,14 @@ func (p *Portal) User(id int) (User, bool) {
 	return *u, true
 }
 
+// userActive reports whether a user exists and is not dismissed.
+func (p *Portal) userActive(id int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := p.user(id)
+	return u != nil && !u.Dismissed
+}
+
 // Users returns every user, sorted by ID.
 func (p *Portal) Users() []User {
 	p.mu.Lock()

@@ -138,6 +138,10 @@ func (s *Server) servePortal(w http.ResponseWriter, r *http.Request) {
 			At: time.Now()})
 		return
 	}
+	if !strings.Contains(rest, "/") {
+		http.Redirect(w, r, "/portal/"+seg+"/", http.StatusMovedPermanently)
+		return
+	}
 	if method, ok := strings.CutPrefix(tail, "rest/"); ok {
 		s.serveREST(w, r, p, method)
 		return

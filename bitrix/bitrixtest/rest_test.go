@@ -209,3 +209,16 @@ func TestFormBracketParams(t *testing.T) {
 		t.Errorf("lead = %v", lead)
 	}
 }
+
+func TestDismissedUserToken(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{})
+	tok := in.portal.Tokens(2)
+	u, _ := in.portal.User(2)
+	u.Dismissed = true
+	in.portal.UpdateUser(u)
+	a := postJSON(t, in.portal.ClientEndpoint(), "profile", tok.AccessToken, nil)
+	if a.Status != 401 || a.code() != "authorization_error" {
+		t.Errorf("dismissed user's token = %d %q, want 401 authorization_error", a.Status, a.code())
+	}
+}
