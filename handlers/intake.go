@@ -54,7 +54,7 @@ func (h *Intake) post(c *gin.Context) error {
 	if err != nil {
 		return h.refuse("too_large", err)
 	}
-	post, parseErr := intake.Parse(c.ContentType(), body)
+	post, parseErr := intake.Parse(c.GetHeader("Content-Type"), body)
 	secret := c.GetHeader(IntakeSecretHeader)
 	if secret == "" {
 		secret = c.Query("secret")

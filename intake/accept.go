@@ -92,7 +92,8 @@ return {1, ARGV[1]}
 // a key the same lead — is not stored again: the receipt of the earlier post comes
 // back with Duplicate set. The returned receipt is Pending for a new post. A post
 // naming the responsible person gets FieldErrors unless src allows it.
-func (s *Service) Accept(ctx context.Context, src *Source, post *Post, clientKey string) (*Receipt, error) {
+func (s *Service) Accept(ctx context.Context, src *Source, post *Post,
+	clientKey string) (*Receipt, error) {
 	if post.Lead.Responsible != 0 && !src.Options.AllowResponsible {
 		return nil, FieldErrors{"responsible": "this intake URL does not let a post choose " +
 			"the responsible person; ask the portal administrator to allow it"}
@@ -188,7 +189,8 @@ func receipt(intakeID string, h map[string]string) *Receipt {
 
 // Wait polls the post intakeID of src until it is no longer pending or d has
 // passed, and returns its receipt.
-func (s *Service) Wait(ctx context.Context, src *Source, intakeID string, d time.Duration) (*Receipt, error) {
+func (s *Service) Wait(ctx context.Context, src *Source, intakeID string,
+	d time.Duration) (*Receipt, error) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(s.cfg.WaitPoll)

@@ -86,7 +86,8 @@ func (r *EngineRouter) Route(ctx context.Context, memberID string, c Candidate) 
 // Created records the decision for the created lead. A lead routing held or left
 // alone gets no record: the pipeline decides its ONCRMLEADADD as for any new lead,
 // and holds it or leaves it as its settings say.
-func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int64, d Decision) error {
+func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int64,
+	d Decision) error {
 	if d.Owner == 0 {
 		return nil
 	}

@@ -140,7 +140,8 @@ func normalize(name string, opts Options) (string, Options, error) {
 
 // Create adds an intake source to the portal and returns it with its secret. The
 // secret is not stored and cannot be shown again; Rotate replaces it.
-func (s *Store) Create(ctx context.Context, memberID, name string, opts Options) (*Source, string, error) {
+func (s *Store) Create(ctx context.Context, memberID, name string,
+	opts Options) (*Source, string, error) {
 	name, opts, err := normalize(name, opts)
 	if err != nil {
 		return nil, "", err
@@ -161,7 +162,8 @@ func (s *Store) Create(ctx context.Context, memberID, name string, opts Options)
 }
 
 // Update changes the name and options of the portal's source id; the secret stays.
-func (s *Store) Update(ctx context.Context, memberID, id, name string, opts Options) (*Source, error) {
+func (s *Store) Update(ctx context.Context, memberID, id, name string,
+	opts Options) (*Source, error) {
 	name, opts, err := normalize(name, opts)
 	if err != nil {
 		return nil, err
