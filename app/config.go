@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/leadrouter/leadrouter/handlers"
 )
 
 // Config is everything `serve` reads from the environment. It is read once at start,
@@ -41,9 +43,6 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
-// defaultSDKURL pins the official frame SDK build the pages load by default.
-const defaultSDKURL = "https://unpkg.com/@bitrix24/b24jssdk@2.2.0/dist/umd/index.min.js"
-
 // ConfigError names the environment variable that stopped the start.
 type ConfigError struct {
 	Var    string
@@ -61,7 +60,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		ClientID:        getenv("B24_CLIENT_ID"),
 		ClientSecret:    getenv("B24_CLIENT_SECRET"),
 		OAuthURL:        strings.TrimRight(or(getenv("B24_OAUTH_URL"), "https://oauth.bitrix.info"), "/"),
-		SDKURL:          or(getenv("LEADROUTER_SDK_URL"), defaultSDKURL),
+		SDKURL:          or(getenv("LEADROUTER_SDK_URL"), handlers.DefaultSDKURL),
 		ShutdownTimeout: 20 * time.Second,
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
