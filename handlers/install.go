@@ -111,24 +111,6 @@ func (h *Install) render(c *gin.Context, status int, v installView, portalOrigin
 	return installPage.Execute(c.Writer, v)
 }
 
-// AppEventError turns an error of lifecycle.HandleAppEvent into what the portal
-// is answered: a refused event gets 403, a malformed one 400, an event for a
-// blocked portal 409; anything else stays an internal error.
-func AppEventError(err error) error {
-	switch {
-	case errors.Is(err, oauth.ErrForbidden):
-		return &Error{Status: http.StatusForbidden, Code: "forbidden",
-			Message: "The event could not be verified for this portal.", Err: err}
-	case errors.Is(err, oauth.ErrBadMemberID), errors.Is(err, lifecycle.ErrNotAppEvent):
-		return &Error{Status: http.StatusBadRequest, Code: "malformed_event",
-			Message: "The event could not be read.", Err: err}
-	case errors.Is(err, oauth.ErrInactive):
-		return &Error{Status: http.StatusConflict, Code: "portal_inactive",
-			Message: "LeadRouter is blocked on this portal until an administrator opens it.", Err: err}
-	}
-	return err
-}
-
 // installView is what the install page template reads.
 type installView struct {
 	Lang       string
