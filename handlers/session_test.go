@@ -48,7 +48,9 @@ func TestRequireSession(t *testing.T) {
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 
-	frame := func(p interface{ OpenForm(int, string, map[string]any) (url.Values, url.Values) }, user int) string {
+	frame := func(p interface {
+		OpenForm(int, string, map[string]any) (url.Values, url.Values)
+	}, user int) string {
 		q, f := p.OpenForm(user, "DEFAULT", nil)
 		u, err := s.store.VerifyFrame(context.Background(), q, f)
 		if err != nil {
