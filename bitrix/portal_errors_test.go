@@ -20,7 +20,8 @@ func TestErrorClassesThroughPortal(t *testing.T) {
 	tests := []struct {
 		name      string
 		srvOpts   bitrixtest.Options
-		limit     bitrix.Limit // the client's limiter; zero: 100/s, 50; Rate -1: none
+		limit     bitrix.Limit  // the client's limiter; zero: 100/s, 50; Rate -1: none
+		retry     time.Duration // the client's RetryDelay; zero: 100 ms
 		faults    *bitrixtest.Faults
 		prepare   func(t *testing.T, b *bundle)
 		method    string
@@ -65,8 +66,8 @@ func TestErrorClassesThroughPortal(t *testing.T) {
 			// Another app calling from the same address fills the bucket; the
 			// limiter learns it from the portal's answer and paces the retry.
 			name:    "query limit from the bucket: paced retry goes through",
-			srvOpts: bitrixtest.Options{Rate: 20, Burst: 1},
-			limit:   bitrix.Limit{Rate: 20, Burst: 1},
+			srvOpts: bitrixtest.Options{Rate: 2, Burst: 1},
+			limit:   bitrix.Limit{Rate: 2, Burst: 1},
 			prepare: fillBucket,
 			method:  "profile",
 			wantRequests: []string{
@@ -77,8 +78,9 @@ func TestErrorClassesThroughPortal(t *testing.T) {
 		},
 		{
 			name:    "query limit without a limiter: the client sleeps and retries",
-			srvOpts: bitrixtest.Options{Rate: 20, Burst: 1},
+			srvOpts: bitrixtest.Options{Rate: 2, Burst: 1},
 			limit:   bitrix.Limit{Rate: -1},
+			retry:   1200 * time.Millisecond, // the first retry waits 0.6-1.2 s
 			prepare: fillBucket,
 			method:  "profile",
 			check:   requestCount(3, "profile"), // the neighbour's, the refused, the retry
@@ -208,6 +210,9 @@ func TestErrorClassesThroughPortal(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			opts := bitrix.Options{MaxRetries: 2, RetryDelay: 100 * time.Millisecond}
+			if tt.retry > 0 {
+				opts.RetryDelay = tt.retry
+			}
 			switch {
 			case tt.limit.Rate == 0:
 				opts.Limiter = bitrix.NewRedisLimiter(rdb, 100, 50)

@@ -282,7 +282,7 @@ func TestListStopsOnPageError(t *testing.T) {
 // leaky bucket: together they must not be refused once.
 func TestLimiterKeepsInstancesInsidePortalBucket(t *testing.T) {
 	t.Parallel()
-	const rate, burst, calls = 40, 10, 45
+	const rate, burst, calls = 20, 10, 30
 	b := setup(t, bitrixtest.Options{Rate: rate, Burst: burst}, bitrix.Options{})
 	srv := redistest.Start(t)
 	var clients []*bitrix.Client
