@@ -40,26 +40,42 @@ type savedVersion struct {
 // KEYS[1]  routing settings hash (keyspace.RoutingSettings)
 // ARGV[1]  the version record as JSON (type savedVersion)
 //
-// Returns the new version number: "head" counted up, the record stored under
-// "v<head>" and as "cur".
+// Returns the new version number: "head" counted up and the record stored under
+// "v<head>".
 var saveScript = redis.NewScript(`
 local v = redis.call('HINCRBY', KEYS[1], 'head', 1)
-redis.call('HSET', KEYS[1], 'v' .. v, ARGV[1], 'cur', ARGV[1])
+redis.call('HSET', KEYS[1], 'v' .. v, ARGV[1])
 return v
+`)
+
+// currentScript reads the current settings version.
+//
+// KEYS[1]  routing settings hash (keyspace.RoutingSettings)
+//
+// Returns {head, record} or nil when the portal never saved settings.
+var currentScript = redis.NewScript(`
+local head = redis.call('HGET', KEYS[1], 'head')
+if not head then
+  return false
+end
+return {head, redis.call('HGET', KEYS[1], 'v' .. head)}
 `)
 
 // Settings returns the portal's current settings and their version; a portal that
 // never saved any gets empty settings and version 0 (nothing is written).
 func (e *Engine) Settings(ctx context.Context, memberID string) (*Settings, int, error) {
-	vals, err := e.rdb.HMGet(ctx, keyspace.RoutingSettings(memberID), "head", "cur").Result()
+	vals, err := currentScript.Run(ctx, e.rdb, []string{keyspace.RoutingSettings(memberID)}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return &Settings{}, 0, nil
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read settings of portal %s: %w", memberID, err)
 	}
+	if len(vals) != 2 {
+		return nil, 0, fmt.Errorf("read settings of portal %s: got %v", memberID, vals)
+	}
 	head, _ := vals[0].(string)
 	cur, _ := vals[1].(string)
-	if head == "" || cur == "" {
-		return &Settings{}, 0, nil
-	}
 	v, err := strconv.Atoi(head)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read settings of portal %s: version %q: %w", memberID, head, err)
