@@ -67,6 +67,10 @@ func (s *Server) servePortalPage(w http.ResponseWriter, r *http.Request, p *Port
 			http.Error(w, "malformed form", http.StatusBadRequest)
 			return
 		}
+		if tail == "ui/tokens" {
+			s.tokensPage(w, r, p)
+			return
+		}
 		if msg := portalAction(p, strings.TrimPrefix(tail, "ui/"), r); msg != "" {
 			http.Error(w, msg, http.StatusBadRequest)
 			return
@@ -92,7 +96,8 @@ func (s *Server) portalPage(w http.ResponseWriter, p *Portal) {
 	events, placements := p.Bindings()
 	app := p.appSnapshot()
 	appView := map[string]any{"Registered": app.registered, "Installed": app.installed,
-		"HandlerURL": app.HandlerURL, "InstallURL": app.InstallURL, "Scope": app.Scope}
+		"HandlerURL": app.HandlerURL, "InstallURL": app.InstallURL, "Scope": app.Scope,
+		"Frame": s.url + "/frame/" + p.MemberID() + "/app?user="}
 	render(w, "portal.html", map[string]any{
 		"Name": p.Name(), "MemberID": p.MemberID(), "Endpoint": p.ClientEndpoint(),
 		"App": appView, "Users": p.Users(), "Leads": leads, "Deliveries": deliveries,
@@ -164,4 +169,19 @@ func render(w http.ResponseWriter, name string, data any) {
 	if err := pages.ExecuteTemplate(w, name, data); err != nil {
 		http.Error(w, "page failed", http.StatusInternalServerError)
 	}
+}
+
+// tokensPage issues a token pair for a user of the portal and shows it, so that a
+// developer can call the REST API by hand.
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, p *Portal) {
+	id, _ := strconv.Atoi(strings.TrimSpace(r.PostFormValue("user")))
+	if !p.userActive(id) {
+		http.Error(w, "no active user with that ID", http.StatusBadRequest)
+		return
+	}
+	tok := p.Tokens(id)
+	render(w, "tokens.html", map[string]any{
+		"Name": p.Name(), "User": id, "Token": tok, "Endpoint": p.ClientEndpoint(),
+		"OAuth": s.OAuthURL() + "/oauth/token/", "ClientID": s.ClientID(),
+	})
 }

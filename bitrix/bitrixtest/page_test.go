@@ -57,3 +57,26 @@ func mustGet(t *testing.T, target string) *http.Request {
 	}
 	return req
 }
+
+func TestTokensPage(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.DemoPortal()
+	a := postForm(t, s.URL()+"/portal/demo/ui/tokens", "user=2")
+	if a.Status != 200 {
+		t.Fatalf("tokens page = %d %s", a.Status, a.Raw)
+	}
+	start := strings.Index(a.Raw, "user.current?auth=")
+	if start < 0 {
+		t.Fatalf("tokens page shows no token: %s", a.Raw)
+	}
+	tok := a.Raw[start+len("user.current?auth="):]
+	tok = tok[:strings.IndexByte(tok, '\'')]
+	cur := postJSON(t, p.ClientEndpoint(), "user.current", tok, nil)
+	if cur.Status != 200 || cur.Body["result"].(map[string]any)["ID"] != "2" {
+		t.Errorf("shown token calls as %s", cur.Raw)
+	}
+	if bad := postForm(t, s.URL()+"/portal/demo/ui/tokens", "user=5"); bad.Status != 400 {
+		t.Errorf("tokens for a dismissed user = %d, want 400", bad.Status)
+	}
+}
