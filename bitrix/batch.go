@@ -87,7 +87,21 @@ func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) (*BatchRe
 	if err != nil {
 		return nil, fmt.Errorf("batch on portal %s: %w", c.memberID, err)
 	}
+	c.blockSpent(ctx, cmds, res)
 	return res, nil
+}
+
+// blockSpent tells a MethodLimiter about the methods whose commands were
+// refused for their time budget, so that direct calls of them fail fast.
+func (c *Client) blockSpent(ctx context.Context, cmds []Command, res *BatchResult) {
+	if len(res.Errors) == 0 {
+		return
+	}
+	for _, cmd := range cmds {
+		if e, ok := res.Errors[cmd.ID]; ok && e.Is(ErrOperationLimit) {
+			c.blockMethod(ctx, strings.ToLower(cmd.Method), e)
+		}
+	}
 }
 
 // BatchAll sends any number of commands in batches of MaxBatch, one after the

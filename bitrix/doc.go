@@ -9,9 +9,11 @@
 //   - expired_token: Auth.Refresh, then the request is sent once more;
 //   - QUERY_LIMIT_EXCEEDED: the Limiter learns the bucket is full and paces up
 //     to Options.MaxRetries retries, within the caller's context;
-//   - OPERATION_TIME_LIMIT: returned with Error.ResetAt; a MethodLimiter (such as
-//     RedisLimiter) then fails further calls of that method fast until the reset,
-//     without spending requests; other methods go on;
+//   - OPERATION_TIME_LIMIT: returned with Error.ResetAt (operating_reset_at, or
+//     a minute from now when the portal does not say); a MethodLimiter (such as
+//     RedisLimiter) then fails further calls of that method fast until the
+//     reset, without spending requests; other methods go on. The same holds
+//     for a batch command refused this way;
 //   - OVERLOAD_LIMIT and every permanent error: returned at once;
 //   - a redirect (portal renamed): not followed by net/http, which would turn
 //     the POST into a GET; the POST is sent again to the new address and
@@ -29,7 +31,14 @@
 // ID, Text and Bool read fields that arrive as numbers or strings.
 //
 // RedisLimiter keeps every app instance inside each portal's leaky bucket with
-// one Lua script on keyspace.RateLimit. Beyond the team's contract the package
-// adds MethodLimiter (per-method blocks), ErrServer, ErrBadBatch, BatchAll,
-// Limit with SetPortalLimits for Enterprise buckets, and Client.MemberID.
+// one Lua script on keyspace.RateLimit, leaving two requests of headroom.
+//
+// Beyond the team's contract the package adds: MethodLimiter (per-method
+// blocks), Limit with StandardLimit, EnterpriseLimit and
+// RedisLimiter.SetPortalLimits (larger buckets per portal), ErrServer (5xx)
+// and ErrBadBatch (a batch refused before sending, including references to
+// commands that do not run earlier in the same batch), BatchAll,
+// BatchResult.Err and Decode, Options.RetryDelay, Text, Bool and ParseID,
+// EncodeQuery, and Client.MemberID. Batch commands are sent in the caller's
+// order, as the portal runs them in the order their keys arrive.
 package bitrix

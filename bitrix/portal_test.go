@@ -390,3 +390,34 @@ func TestRequestMetrics(t *testing.T) {
 		t.Errorf("leadrouter_rest_requests_total (-want +got):\n%s", diff)
 	}
 }
+
+func TestBatchOperationLimitBlocksMethod(t *testing.T) {
+	t.Parallel()
+	limiter := bitrix.NewRedisLimiter(redistest.Start(t).Client(t), 100, 50)
+	b := setup(t, bitrixtest.Options{}, bitrix.Options{Limiter: limiter})
+	b.portal.AddOperatingTime("crm.lead.list", 481*time.Second)
+
+	res, err := b.client.Batch(t.Context(), []bitrix.Command{
+		{ID: "me", Method: "profile"},
+		{ID: "leads", Method: "crm.lead.list"},
+	}, false)
+	if err != nil {
+		t.Fatalf("Batch() error = %v", err)
+	}
+	var e *bitrix.Error
+	if err := res.Err("leads"); !errors.As(err, &e) || !errors.Is(err, bitrix.ErrOperationLimit) ||
+		e.ResetAt.IsZero() {
+		t.Fatalf("Err(leads) = %v, want ErrOperationLimit with a reset time", err)
+	}
+	if err := res.Err("me"); err != nil {
+		t.Errorf("Err(me) = %v, want nil: other methods keep working", err)
+	}
+
+	err = b.client.Call(t.Context(), "crm.lead.list", nil, nil)
+	if !errors.Is(err, bitrix.ErrOperationLimit) {
+		t.Errorf("Call(crm.lead.list) error = %v, want ErrOperationLimit", err)
+	}
+	if diff := cmp.Diff([]string{"batch 200 "}, b.requests()); diff != "" {
+		t.Errorf("portal requests (-want +got):\n%s", diff)
+	}
+}
