@@ -39,7 +39,8 @@ type Options struct {
 	// DeliveryTimeout bounds one delivery (default 5 s).
 	DeliveryWorkers int
 	DeliveryTimeout time.Duration
-	// RequestLogSize caps how many requests Requests keeps (default 1,000,000).
+	// RequestLogSize caps how many requests Requests keeps (default 200,000); past it
+	// the older half is forgotten. RequestCount counts them all.
 	RequestLogSize int
 	// Logger receives the server's own diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -76,7 +77,7 @@ func (o Options) withDefaults() Options {
 		o.DeliveryTimeout = 5 * time.Second
 	}
 	if o.RequestLogSize == 0 {
-		o.RequestLogSize = 1_000_000
+		o.RequestLogSize = 200_000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -6,51 +6,6 @@ import (
 	"time"
 )
 
-// methods is every REST method the fake portal knows, by lower-case name.
-var methods map[string]methodSpec
-
-func init() {
-	methods = map[string]methodSpec{
-		"app.info":                 {"", appInfo},
-		"app.option.get":           {"", appOptionGet},
-		"app.option.set":           {"", appOptionSet},
-		"profile":                  {"", profile},
-		"user.admin":               {"", userAdmin},
-		"user.current":             {"user", userCurrent},
-		"user.get":                 {"user", userGet},
-		"department.get":           {"department", departmentGet},
-		"im.user.list.get":         {"im", imUserListGet},
-		"im.notify.system.add":     {"im", imNotify},
-		"im.notify.personal.add":   {"im", imNotify},
-		"timeman.status":           {"timeman", timemanStatus},
-		"crm.status.list":          {"crm", crmStatusList},
-		"crm.duplicate.findbycomm": {"crm", crmDuplicateFindByComm},
-		"crm.timeline.comment.add": {"crm", crmTimelineCommentAdd},
-		"event.bind":               {"", eventBind},
-		"event.unbind":             {"", eventUnbind},
-		"event.get":                {"", eventGet},
-		"event.offline.get":        {"", eventOfflineGet},
-		"event.offline.clear":      {"", eventOfflineClear},
-		"event.offline.error":      {"", eventOfflineError},
-		"event.offline.list":       {"", eventOfflineList},
-		"placement.bind":           {"placement", placementBind},
-		"placement.unbind":         {"placement", placementUnbind},
-		"placement.get":            {"placement", placementGet},
-		"scope":                    {"", scopeMethod},
-	}
-	crmMethods("crm.lead", leadKind, methods)
-	crmMethods("crm.contact", contactKind, methods)
-	crmMethods("crm.company", companyKind, methods)
-}
-
-func scopeMethod(c *call) (outcome, *restError) {
-	var out []any
-	for _, s := range strings.Split(c.p.appScope(), ",") {
-		out = append(out, strings.TrimSpace(s))
-	}
-	return outcome{result: out}, nil
-}
-
 // appInfo is the portal's app.info (not the OAuth server's shape).
 func appInfo(c *call) (outcome, *restError) {
 	app := c.p.appSnapshot()
@@ -294,54 +249,4 @@ func timemanStatus(c *call) (outcome, *restError) {
 		set("TIME_FINISH", finish).set("DURATION", "00:00:00").set("TIME_LEAKS", "00:00:00").
 		set("ACTIVE", status == "OPENED").set("IP_OPEN", "").set("IP_CLOSE", "").
 		set("TZ_OFFSET", offset)}, nil
-}
-
-// appOptionGet answers app.option.get: one option, or all of them.
-func appOptionGet(c *call) (outcome, *restError) {
-	p := c.p
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if name := str(c.param("option")); name != "" {
-		v, _ := p.options.get(name)
-		return outcome{result: v}, nil
-	}
-	all := newObj()
-	if p.options != nil {
-		for _, k := range p.options.keys {
-			all.set(k, p.options.m[k])
-		}
-	}
-	return outcome{result: all}, nil
-}
-
-// appOptionSet answers app.option.set; administrators only.
-func appOptionSet(c *call) (outcome, *restError) {
-	if !c.isAdmin() {
-		return outcome{}, newError(400, "AccessException", "Administrator authorization required")
-	}
-	opts, ok := c.param("options").(*obj)
-	if !ok || opts.len() == 0 {
-		return outcome{}, newError(400, "ArgumentNullException", "Argument 'options' is null or empty")
-	}
-	p := c.p
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.options == nil {
-		p.options = newObj()
-	}
-	for _, k := range opts.keys {
-		p.options.set(k, opts.m[k])
-	}
-	return outcome{result: true}, nil
-}
-
-// Option returns an app option as stored by app.option.set.
-func (p *Portal) Option(name string) (any, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	v, ok := p.options.get(name)
-	if o, isObj := v.(*obj); isObj {
-		return plain(o), ok
-	}
-	return v, ok
 }
