@@ -348,3 +348,32 @@ func TestOfflineEventNotification(t *testing.T) {
 		t.Errorf("offline rows = %v, want 2", got)
 	}
 }
+
+func TestReorderedDeliveries(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{DeliveryWorkers: 1}, "ONCRMLEADADD")
+	in.srv.SetFaults(Faults{Seed: 3, ReorderEvents: 0.5})
+	p := in.portal
+	for range 30 {
+		p.AddLead(1, nil)
+	}
+	ds := waitDeliveries(t, p, 30)
+	swapped := 0
+	seen := map[string]bool{}
+	for i, d := range ds {
+		id := d.Form.Get("data[FIELDS][ID]")
+		seen[id] = true
+		if i > 0 {
+			prev, _ := strconv.Atoi(ds[i-1].Form.Get("data[FIELDS][ID]"))
+			if cur, _ := strconv.Atoi(id); cur < prev {
+				swapped++
+			}
+		}
+	}
+	if swapped == 0 {
+		t.Errorf("no delivery arrived out of order")
+	}
+	if len(seen) != 30 {
+		t.Errorf("%d distinct leads delivered, want all 30 exactly once", len(seen))
+	}
+}
