@@ -53,8 +53,9 @@ var (
 // RedisLimiter is a Limiter whose bucket state lives in Redis, in the key
 // keyspace.RateLimit(memberID), so that every instance of the app shares one
 // bucket per portal. Each Wait is one script call: it reserves the next free
-// slot in the bucket and sleeps until it comes. Time is read from the Redis
-// server, so the instances' clocks do not matter.
+// slot in the bucket and sleeps until it comes. The bucket drains by the Redis
+// server's clock, so the instances' clocks do not matter for pacing; only the
+// absolute times given to Backoff and BlockMethod are compared with it.
 //
 // It leaves two requests of the bucket free (see headroom); the drain rate is
 // used in full.

@@ -66,8 +66,9 @@ func PortalPattern(memberID string) string { return tagged(memberID) + "*" }
 // ---- REST rate limiting (bitrix) ----
 
 // RateLimit is a hash holding the portal's leaky-bucket state as this deployment
-// sees it, and any backoff the portal asked for. Written and read by the bitrix
-// limiter script; expires when the bucket has drained.
+// sees it (level, at), any backoff the portal asked for (until), and the methods
+// blocked for their time budget (m:<method>, hold). Written and read by the bitrix
+// limiter script; expires when the bucket has drained and every block has ended.
 func RateLimit(memberID string) string { return tagged(memberID) + "ratelimit" }
 
 // ---- Settings and routing state (routing) ----
