@@ -23,6 +23,7 @@ import (
 	"github.com/leadrouter/leadrouter/intake"
 	"github.com/leadrouter/leadrouter/internal/redistest"
 	"github.com/leadrouter/leadrouter/oauth"
+	"github.com/leadrouter/leadrouter/queue"
 	"github.com/leadrouter/leadrouter/routing"
 )
 
@@ -34,9 +35,17 @@ type intakeStack struct {
 	fake    *bitrixtest.Server
 	sources *intake.Store
 	url     string
+	queue   *queue.Queue // nil without the pipeline
 }
 
 func newIntakeStack(t *testing.T, wait time.Duration) *intakeStack {
+	t.Helper()
+	return buildIntakeStack(t, wait, false)
+}
+
+// buildIntakeStack builds the stack; with pipeline, the portal's ONCRMLEADADD and
+// ONCRMLEADUPDATE go to the app's event receiver and the lead pipeline runs too.
+func buildIntakeStack(t *testing.T, wait time.Duration, pipeline bool) *intakeStack {
 	t.Helper()
 	ctx := context.Background()
 	rdb := redistest.Start(t).Client(t)
@@ -52,7 +61,7 @@ func newIntakeStack(t *testing.T, wait time.Duration) *intakeStack {
 	_, err := members.SaveInstall(ctx, oauth.Install{MemberID: portal.MemberID(),
 		Domain: portal.Domain(), ClientEndpoint: portal.ClientEndpoint(),
 		ServerEndpoint: fake.OAuthURL() + "/rest/", Scope: "crm,user,im", InstalledBy: 1,
-		Installed: true, Tokens: oauth.Tokens{AccessToken: tok.AccessToken,
+		Installed: true, ApplicationToken: portal.ApplicationToken(), Tokens: oauth.Tokens{AccessToken: tok.AccessToken,
 			RefreshToken: tok.RefreshToken, Expiry: tok.Expires, UserID: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +92,24 @@ func newIntakeStack(t *testing.T, wait time.Duration) *intakeStack {
 	(&handlers.Intake{Sources: sources, Service: svc, Log: log, Wait: wait}).Register(r)
 	ts := httptest.NewServer(r)
 	t.Cleanup(ts.Close)
-	return &intakeStack{portal: portal, fake: fake, sources: sources, url: ts.URL}
+	s := &intakeStack{portal: portal, fake: fake, sources: sources, url: ts.URL}
+	if pipeline {
+		s.queue = queue.New(rdb, engine, members, log, queue.Config{Poll: 10 * time.Millisecond,
+			RetryBase: 20 * time.Millisecond, SweepEvery: -1})
+		if err := s.queue.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.queue.Stop(context.Background()) })
+		(&handlers.Events{Tokens: members, Queue: s.queue, Log: log}).Register(r)
+		for _, ev := range []string{bitrix.EventLeadAdd, bitrix.EventLeadUpdate} {
+			err := client(portal.MemberID()).Call(ctx, "event.bind",
+				map[string]any{"event": ev, "handler": ts.URL + "/events"}, nil)
+			if err != nil {
+				t.Fatalf("event.bind %s: %v", ev, err)
+			}
+		}
+	}
+	return s
 }
 
 // source creates an intake source and returns its URL and secret.
