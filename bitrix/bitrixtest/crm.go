@@ -170,18 +170,14 @@ func (p *Portal) Notifications(userID int) []string {
 
 // crmMethods builds crm.<entity>.add/get/update/delete/list/fields for one kind.
 func crmMethods(prefix string, k *kind, m map[string]methodSpec) {
-	m[prefix+".add"] = methodSpec{"crm", func(c *call) (outcome, *restError) { return crmAdd(c, k) }}
-	m[prefix+".get"] = methodSpec{"crm", func(c *call) (outcome, *restError) { return crmGet(c, k) }}
-	m[prefix+".update"] = methodSpec{"crm", func(c *call) (outcome, *restError) {
-		return crmUpdate(c, k)
-	}}
-	m[prefix+".delete"] = methodSpec{"crm", func(c *call) (outcome, *restError) {
-		return crmDelete(c, k)
-	}}
-	m[prefix+".list"] = methodSpec{"crm", func(c *call) (outcome, *restError) { return crmList(c, k) }}
-	m[prefix+".fields"] = methodSpec{"crm", func(c *call) (outcome, *restError) {
-		return crmFields(c, k)
-	}}
+	for name, fn := range map[string]func(*call, *kind) (outcome, *restError){
+		"add": crmAdd, "get": crmGet, "update": crmUpdate, "delete": crmDelete,
+		"list": crmList, "fields": crmFields,
+	} {
+		m[prefix+"."+name] = methodSpec{"crm", func(c *call) (outcome, *restError) {
+			return fn(c, k)
+		}}
+	}
 }
 
 func crmAdd(c *call, k *kind) (outcome, *restError) {

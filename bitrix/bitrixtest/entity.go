@@ -11,7 +11,7 @@ import (
 // fieldDef describes one standard field of a CRM entity in the legacy API.
 type fieldDef struct {
 	name       string
-	typ        string // "integer", "string", "char", "double", "user", "datetime", "crm_status", ...
+	typ        string // "integer", "string", "char", "double", "user", "datetime", ...
 	readOnly   bool
 	statusType string
 	multiple   bool

@@ -279,7 +279,8 @@ func writeJSONResponse(w http.ResponseWriter, status int, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		status = http.StatusInternalServerError
-		data = []byte(`{"error":"INTERNAL_SERVER_ERROR","error_description":"Internal server error"}`)
+		data = []byte(`{"error":"INTERNAL_SERVER_ERROR",` +
+			`"error_description":"Internal server error"}`)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

@@ -91,7 +91,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := postForm(t, s.OAuthURL()+"/oauth/token/", tt.form.Encode())
 			if a.Status != tt.wantStatus || a.code() != tt.wantCode {
-				t.Errorf("token = %d %q, want %d %q", a.Status, a.code(), tt.wantStatus, tt.wantCode)
+				t.Errorf("token = %d %q, want %d %q", a.Status, a.code(), tt.wantStatus,
+					tt.wantCode)
 			}
 		})
 	}

@@ -25,7 +25,8 @@ func appOptionSet(c *call) (outcome, *restError) {
 	}
 	opts, ok := c.param("options").(*obj)
 	if !ok || opts.len() == 0 {
-		return outcome{}, newError(400, "ArgumentNullException", "Argument 'options' is null or empty")
+		return outcome{}, newError(400, "ArgumentNullException",
+			"Argument 'options' is null or empty")
 	}
 	p := c.p
 	p.mu.Lock()

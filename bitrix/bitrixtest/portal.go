@@ -504,7 +504,8 @@ func (p *Portal) Uninstall(clean bool) {
 // OpenForm returns what the portal's hidden form POSTs into the app frame when a user
 // opens the app (placement "DEFAULT" or "") or a placement: the query string appended
 // to the handler URL and the form body. Each call issues the user a fresh token pair.
-func (p *Portal) OpenForm(userID int, placement string, options map[string]any) (query, body url.Values) {
+func (p *Portal) OpenForm(userID int, placement string, options map[string]any) (
+	query, body url.Values) {
 	if placement == "" {
 		placement = "DEFAULT"
 	}

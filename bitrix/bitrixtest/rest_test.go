@@ -182,7 +182,8 @@ func TestRenameAnswers302(t *testing.T) {
 	if loc != in.portal.ClientEndpoint()+"profile" {
 		t.Errorf("Location = %q, want %q", loc, in.portal.ClientEndpoint()+"profile")
 	}
-	if b := postJSON(t, in.portal.ClientEndpoint(), "profile", in.tok.AccessToken, nil); b.Status != 200 {
+	b := postJSON(t, in.portal.ClientEndpoint(), "profile", in.tok.AccessToken, nil)
+	if b.Status != 200 {
 		t.Errorf("new address = %d", b.Status)
 	}
 }

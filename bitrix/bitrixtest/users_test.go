@@ -187,7 +187,8 @@ func TestPlacements(t *testing.T) {
 	if u, _ := in.portal.PageURL("CRM_LEAD_DETAIL_TAB"); u != handler {
 		t.Errorf("PageURL = %q, want %q", u, handler)
 	}
-	un := postJSON(t, ep, "placement.unbind", tok, map[string]any{"PLACEMENT": "CRM_LEAD_DETAIL_TAB"})
+	un := postJSON(t, ep, "placement.unbind", tok,
+		map[string]any{"PLACEMENT": "CRM_LEAD_DETAIL_TAB"})
 	if un.Body["result"].(map[string]any)["count"] != float64(1) {
 		t.Errorf("placement.unbind = %s", un.Raw)
 	}
