@@ -42,13 +42,12 @@ func (l *Lifecycle) installed(ctx context.Context, ev *bitrix.Event) error {
 		MemberID:         memberID,
 		ApplicationToken: ev.Auth.ApplicationToken,
 		Version:          ev.Data["VERSION"],
-		Lang:             oauth.Lang(ev.Data["LANGUAGE_ID"]),
 		AppStatus:        ev.Auth.Status,
 		UserID:           ev.Auth.UserID,
 		Tokens:           eventTokens(ev.Auth),
 	}
-	if ev.Data["LANGUAGE_ID"] == "" {
-		a.Lang = ""
+	if lang := ev.Data["LANGUAGE_ID"]; lang != "" {
+		a.Lang = oauth.Lang(lang)
 	}
 	trusted := cur != nil && cur.Status != oauth.StatusDeleted &&
 		oauth.SameToken(cur.ApplicationToken, ev.Auth.ApplicationToken)

@@ -11,7 +11,10 @@
 // application token, compared in constant time.
 //
 // The placements bound come from package placement (placement.Bound); the events
-// are listed by Events.
+// are listed by Events. Start runs the sweep in the background every
+// SweepInterval (one instance at a time, by a Redis lock) until Stop; Sweep runs
+// one round. OnUninstall lets other parts stop their work for a portal and drop
+// data they keep outside its keys.
 package lifecycle
 
 import (

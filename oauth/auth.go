@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/keyspace"
@@ -122,12 +121,4 @@ func (s *Store) OAuthServer(claimed string) string {
 // The trailing slash matters to Bitrix24.
 func (s *Store) tokenURL(serverEndpoint string) string {
 	return strings.TrimSuffix(s.OAuthServer(serverEndpoint), "/rest/") + "/oauth/token/"
-}
-
-// expiryIn turns AUTH_EXPIRES-style seconds into a time, zero when absent.
-func expiryIn(now time.Time, seconds int64) time.Time {
-	if seconds <= 0 {
-		return time.Time{}
-	}
-	return now.Add(time.Duration(seconds) * time.Second)
 }
