@@ -4,6 +4,21 @@
 // the install the way a portal's page does, and then talk to the portal only over
 // HTTP, like the app does in production.
 //
+// A typical test:
+//
+//	srv := bitrixtest.Start(t, bitrixtest.Options{ClientID: id, ClientSecret: secret})
+//	p := srv.NewPortal(bitrixtest.PortalOptions{Name: "acme", Users: users})
+//	p.RegisterApp(bitrixtest.App{InstallURL: app + "/install", HandlerURL: app + "/app"})
+//	query, body := p.OpenForm(1, "DEFAULT", nil) // POST these to the install URL
+//	_ = p.FinishInstall(1)                       // ONAPPINSTALL goes out
+//	id := p.AddLead(2, map[string]any{"TITLE": "Call me"})
+//	_ = p.WaitDeliveries(ctx, 2)                 // ONAPPINSTALL, then ONCRMLEADADD
+//
+// Standalone, Listen and DemoPortal give a server a person can use in a browser:
+// URL()+"/" lists the portals, and each portal's page adds users and leads, registers
+// and installs the app, issues tokens and shows the event deliveries. Handle adds more
+// pages to the same listener (the emulated portal frame uses it).
+//
 // # How it maps to Bitrix24
 //
 //   - OAuth server: OAuthURL()+"/oauth/token/" takes GET or POST (form, or HTTP Basic
@@ -21,7 +36,8 @@
 //     operating_reset_at}); CRM rows are strings, null for empty, [] for empty arrays.
 //   - Checks run in the portal's order: PORTAL_DELETED (500), OVERLOAD_LIMIT (503),
 //     the leaky bucket (503 QUERY_LIMIT_EXCEEDED; a batch counts once), the token
-//     (401 NO_AUTH_FOUND, invalid_token, expired_token), PAYMENT_REQUIRED (401),
+//     (401 NO_AUTH_FOUND, invalid_token, expired_token; authorization_error for a
+//     dismissed user), PAYMENT_REQUIRED (401),
 //     ACCESS_DENIED (403), ERROR_METHOD_NOT_FOUND (404), insufficient_scope (401), and
 //     the per-method operating budget (429 OPERATION_TIME_LIMIT with
 //     time.operating_reset_at).
@@ -43,6 +59,11 @@
 //     A Rename moves the prefix, and the old one answers 302.
 //   - The server knows one application (Options.ClientID); each portal has at most one
 //     installation of it. There are no webhooks and no REST 3.0.
+//   - Like the cloud, event.bind refuses handler URLs whose host has no dot
+//     ("localhost"); use 127.0.0.1.
+//   - Event deliveries are served to the portals in turn (one portal's burst does not
+//     hold back another's), by Options.DeliveryWorkers workers; with more than one
+//     worker, deliveries of one portal may overtake each other, as they may in the cloud.
 //   - The operating budget counts the fake's own (tiny) execution time; tests push a
 //     method over it with Portal.AddOperatingTime.
 //   - insufficient_scope answers 401 and PORTAL_DELETED 500 where sources disagree; a
