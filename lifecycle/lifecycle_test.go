@@ -523,3 +523,37 @@ func TestNotAnAppEvent(t *testing.T) {
 		t.Errorf("HandleAppEvent(bad member_id) = %v, want ErrBadMemberID", err)
 	}
 }
+
+func TestAdministratorsPageSuppliesMissingApplicationToken(t *testing.T) {
+	t.Parallel()
+	e := setup(t, bitrixtest.Faults{DropEvents: 1})
+	ctx := context.Background()
+	p := e.newPortal(t, "acme")
+	q, f := p.OpenForm(1, "DEFAULT", nil)
+	f.Del("APPLICATION_TOKEN")
+	if _, err := e.lc.Install(ctx, q, f); err != nil {
+		t.Fatal(err)
+	}
+	finish(t, p)
+	waitDeliveries(t, p, 1)
+	sweepFinishes(t, e)
+
+	// An employee's page carries the token too, but only an administrator's is taken.
+	q, f = p.OpenForm(2, "DEFAULT", nil)
+	if _, err := e.store.VerifyFrame(ctx, q, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken()); !errors.Is(err, oauth.ErrForbidden) {
+		t.Errorf("token taken from an employee's page: %v", err)
+	}
+	q, f = p.OpenForm(1, "DEFAULT", nil)
+	if _, err := e.store.VerifyFrame(ctx, q, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken()); err != nil {
+		t.Errorf("CheckApplicationToken() after the administrator's page = %v", err)
+	}
+	if got, _ := e.store.Portal(ctx, p.MemberID()); got.LastError != "" {
+		t.Errorf("last error kept: %q", got.LastError)
+	}
+}

@@ -26,6 +26,9 @@
 // AUTH_ID against the OAuth server's app.info or against the portal address already
 // stored for that member_id, never against an address the browser posted. Sessions
 // then issues a short-lived signed token that page scripts send as a Bearer header.
+// A verified administrator's page also repairs a portal: a blocked one takes the
+// page's fresh tokens, and one that never learnt its application token takes the
+// page's.
 //
 // Deviations from the team contract: Store also exports the write operations the
 // lifecycle package needs (SaveInstall, Activate, MarkBound, Uninstall, Block,

@@ -8,8 +8,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/leadrouter/leadrouter/bitrix"
+	"github.com/leadrouter/leadrouter/keyspace"
 )
 
 // ErrBadFrame is wrapped by the errors of a page request that lacks what the
@@ -190,6 +194,11 @@ func (s *Store) VerifyFrameRequest(ctx context.Context, req *FrameRequest) (*Fra
 	if err != nil {
 		return nil, err
 	}
+	if prof.Admin {
+		if err := s.adoptFrame(ctx, req, prof.ID); err != nil {
+			s.log.WarnContext(ctx, "administrator's page not adopted", "member_id", req.MemberID, "error", err)
+		}
+	}
 	return &FrameUser{
 		MemberID:         req.MemberID,
 		UserID:           prof.ID,
@@ -220,4 +229,55 @@ func (s *Store) frameEndpoint(ctx context.Context, req *FrameRequest) (string, e
 		return "", err
 	}
 	return info.Install.ClientEndpoint, nil
+}
+
+// adoptFrame lets a verified administrator's page repair what the portal lost: a
+// blocked portal takes the page's fresh token pair and becomes active again, and a
+// portal that never learnt its application token (its ONAPPINSTALL was lost) takes
+// the one the page carries. Nothing changes for a healthy portal.
+func (s *Store) adoptFrame(ctx context.Context, req *FrameRequest, userID int64) error {
+	var adopted *Portal
+	var tokensWritten bool
+	err := s.watchPortal(ctx, req.MemberID, func(tx *redis.Tx, cur *Portal, _ bool) error {
+		adopted, tokensWritten = nil, false
+		if cur == nil {
+			return nil
+		}
+		unblock := cur.Status == StatusBlocked && req.RefreshID != ""
+		fillToken := cur.Live() && cur.ApplicationToken == "" && req.ApplicationToken != ""
+		if !unblock && !fillToken {
+			return nil
+		}
+		now := s.now()
+		p := *cur
+		p.UpdatedAt, p.LastError = now, ""
+		if fillToken {
+			p.ApplicationToken = req.ApplicationToken
+		}
+		if unblock {
+			p.Status = StatusActive
+		}
+		adopted, tokensWritten = &p, unblock
+		_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Del(ctx, keyspace.Portal(req.MemberID))
+			pipe.HSet(ctx, keyspace.Portal(req.MemberID), p.fields())
+			if unblock {
+				t := Tokens{AccessToken: req.AuthID, RefreshToken: req.RefreshID, UserID: userID}
+				if req.AuthExpires > 0 {
+					t.Expiry = now.Add(time.Duration(req.AuthExpires) * time.Second)
+				}
+				pipe.Del(ctx, keyspace.Token(req.MemberID))
+				pipe.HSet(ctx, keyspace.Token(req.MemberID), t.fields(now))
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil || adopted == nil {
+		return err
+	}
+	s.index(ctx, adopted, tokensWritten)
+	s.log.InfoContext(ctx, "portal repaired from an administrator's page", "member_id", req.MemberID,
+		"unblocked", tokensWritten)
+	return nil
 }

@@ -152,6 +152,27 @@ func TestInvalidGrantBlocksPortal(t *testing.T) {
 	if after, _ := b.tokenRequests(); after != before {
 		t.Errorf("blocked portal made %d refresh requests", after-before)
 	}
+
+	// An employee opening the app changes nothing; an administrator's page brings
+	// a fresh pair and the portal works again.
+	q, f := p.OpenForm(2, "", nil)
+	if _, err := b.store.VerifyFrame(ctx, q, f); err != nil {
+		t.Fatalf("VerifyFrame(employee) = %v", err)
+	}
+	if got, _ := b.store.Portal(ctx, p.MemberID()); got.Status != oauth.StatusBlocked {
+		t.Errorf("status after an employee's page = %s, want blocked", got.Status)
+	}
+	q, f = p.OpenForm(1, "", nil)
+	if _, err := b.store.VerifyFrame(ctx, q, f); err != nil {
+		t.Fatalf("VerifyFrame(administrator) = %v", err)
+	}
+	got, _ = b.store.Portal(ctx, p.MemberID())
+	if got.Status != oauth.StatusActive || got.LastError != "" {
+		t.Errorf("after an administrator's page: %s %q, want active and no error", got.Status, got.LastError)
+	}
+	if err := b.store.Client(p.MemberID()).Call(ctx, "profile", nil, &profile{}); err != nil {
+		t.Errorf("call after the administrator's page: %v", err)
+	}
 }
 
 // spendStoredRefreshToken uses the portal's stored refresh token at the OAuth
