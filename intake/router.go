@@ -71,7 +71,7 @@ func (r *EngineRouter) Route(ctx context.Context, memberID string, c Candidate) 
 		return Decision{}, fmt.Errorf("decide: %w", err)
 	}
 	rec := routeRecord{Outcome: d.Outcome, TeamID: d.TeamID, Trace: d.Trace.Text(dir.Lang)}
-	out := Decision{Rule: d.RuleID, Reason: rec.Trace}
+	out := Decision{Rule: d.RuleID, Reason: rec.Trace, StandIn: lead.ID}
 	if d.Outcome == routing.Assigned {
 		out.Owner = d.UserID
 		rec.Person = dir.People[d.UserID].Name
@@ -83,6 +83,26 @@ func (r *EngineRouter) Route(ctx context.Context, memberID string, c Candidate) 
 	return out, err
 }
 
+// adoptScript gives the created lead the routing decision made under its stand-in
+// ID, so that deciding the lead again returns the same owner without spending a
+// turn, and releasing it counts the owner down once.
+//
+// KEYS[1] the stand-in's decision, KEYS[2] the lead's. ARGV[1] the TTL in ms to use
+// when the stand-in's has none. Returns 1 when copied.
+var adoptScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+	return 0
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then
+	ttl = tonumber(ARGV[1])
+end
+redis.call('SET', KEYS[2], v, 'PX', ttl, 'NX')
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
 // Created records the decision for the created lead. A lead routing held or left
 // alone gets no record: the pipeline decides its ONCRMLEADADD as for any new lead,
 // and holds it or leaves it as its settings say.
@@ -90,6 +110,14 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 	d Decision) error {
 	if d.Owner == 0 {
 		return nil
+	}
+	if d.StandIn != 0 {
+		keys := []string{keyspace.RoutingDecision(memberID, d.StandIn),
+			keyspace.RoutingDecision(memberID, leadID)}
+		err := adoptScript.Run(ctx, r.RDB, keys, routing.DefaultDecisionTTL.Milliseconds()).Err()
+		if err != nil {
+			return fmt.Errorf("move decision to lead %d: %w", leadID, err)
+		}
 	}
 	var rec routeRecord
 	if len(d.Record) > 0 {
@@ -109,17 +137,35 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 	if err != nil {
 		return err
 	}
-	p := r.RDB.TxPipeline()
-	p.HSetNX(ctx, keyspace.Routed(memberID), strconv.FormatInt(leadID, 10), raw)
-	p.LPush(ctx, keyspace.AssignmentLog(memberID), entry)
-	stats := keyspace.PipelineStats(memberID, now.UTC().Format(time.DateOnly))
-	p.HIncrBy(ctx, stats, "routed:"+strconv.FormatInt(d.Owner, 10), 1)
-	p.Expire(ctx, stats, 9*24*time.Hour)
-	if _, err := p.Exec(ctx); err != nil {
+	keys := []string{keyspace.Routed(memberID), keyspace.AssignmentLog(memberID),
+		keyspace.PipelineStats(memberID, now.UTC().Format(time.DateOnly))}
+	err = recordScript.Run(ctx, r.RDB, keys, leadID, raw, entry,
+		"routed:"+strconv.FormatInt(d.Owner, 10), int64(statsTTL/time.Second)).Err()
+	if err != nil {
 		return fmt.Errorf("record intake lead %d: %w", leadID, err)
 	}
 	return nil
 }
+
+// statsTTL is how long the pipeline keeps a day's counters.
+const statsTTL = 9 * 24 * time.Hour
+
+// recordScript writes the pipeline's record of a created lead once, with its line
+// in the assignment log and its count in the day's statistics.
+//
+// KEYS[1] keyspace.Routed, KEYS[2] keyspace.AssignmentLog, KEYS[3] the day's
+// keyspace.PipelineStats. ARGV[1] lead ID, ARGV[2] record, ARGV[3] log entry,
+// ARGV[4] stats field, ARGV[5] stats TTL in seconds. Returns 0 when the lead had a
+// record already.
+var recordScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+	return 0
+end
+redis.call('LPUSH', KEYS[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return 1
+`)
 
 // readFacts reads, in one batch, the people the settings name (with the facts they
 // need) and the owner of an existing client with the lead's phone or e-mail.

@@ -44,6 +44,8 @@ type Decision struct {
 	Rule string `json:"rule,omitempty"`
 	// Reason is the decision in one line for people, written on the lead's timeline.
 	Reason string `json:"reason,omitempty"`
+	// StandIn is the ID the lead was decided under before it existed, if any.
+	StandIn int64 `json:"stand_in,omitempty"`
 	// Record is what the Router needs back in Created, kept as it gave it.
 	Record json.RawMessage `json:"record,omitempty"`
 }

@@ -37,6 +37,7 @@ type bundle struct {
 	portal *bitrixtest.Portal
 	store  *Store
 	svc    *Service
+	engine *routing.Engine
 	logs   *syncBuffer
 }
 
@@ -68,6 +69,7 @@ func setup(t *testing.T, start bool) *bundle {
 		t.Fatalf("SaveInstall() error = %v", err)
 	}
 	engine := routing.NewEngine(b.rdb, log)
+	b.engine = engine
 	settings := &routing.Settings{
 		Teams: []routing.Team{{ID: "sales", Name: "Sales", Strategy: routing.RoundRobin,
 			Members: []routing.Member{{UserID: ann}, {UserID: bob}}}},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
 	"github.com/leadrouter/leadrouter/keyspace"
+	"github.com/leadrouter/leadrouter/routing"
 )
 
 const annaPost = `{"first_name":"Anna","last_name":"Petrova","phone":"+7 (912) 345-67-89",
@@ -70,6 +71,19 @@ func TestCreatedLeadRecordedForPipeline(t *testing.T) {
 	}
 	if rec.UserID != ann || !rec.Written || rec.Person != "Ann Lee" {
 		t.Errorf("pipeline record = %+v, want Ann (2), written", rec)
+	}
+	// Recording the lead again (a retry after a failure) changes nothing.
+	if err := b.svc.router.Created(ctx, member, rc.LeadID, Decision{Owner: bob}); err != nil {
+		t.Fatalf("Created() again: %v", err)
+	}
+	if n, _ := b.rdb.LLen(ctx, keyspace.AssignmentLog(member)).Result(); n != 1 {
+		t.Errorf("assignment log has %d entries, want 1", n)
+	}
+	// Deciding the created lead again gives the same owner and spends no turn.
+	d, err := b.engine.Decide(ctx, member, routing.Lead{ID: rc.LeadID,
+		Fields: map[string]string{"SOURCE_ID": "WEB"}}, routing.Directory{}, time.Now())
+	if err != nil || !d.Repeated || d.UserID != ann {
+		t.Errorf("Decide(created lead) = %+v, %v; want Ann's decision, repeated", d, err)
 	}
 	l := b.lead(t, rc.LeadID)
 	want := map[string]any{"NAME": "Anna", "LAST_NAME": "Petrova", "COMMENTS": "Call after 5",
