@@ -16,6 +16,7 @@ import (
 // script (on miniredis and on a real redis-server) and through the Go ledger the
 // simulation uses, and requires the same decisions and the same final ledger.
 func TestScriptAndSimulationAgree(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, rdb := range backends(t) {
 		seeds := uint64(12)

@@ -48,6 +48,7 @@ func longestRun(ids []int64, id int64) int {
 // checks, for every strategy that keeps history, that on return they get about
 // their share: not the leads they missed, and not nothing.
 func TestReturnerIsNeitherStarvedNorFlooded(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		strategy string
@@ -90,6 +91,7 @@ func TestReturnerIsNeitherStarvedNorFlooded(t *testing.T) {
 // TestChangesKeepHistory edits a team (weights, a newcomer, a removal) between runs
 // and checks that the rotation goes on where it was instead of starting over.
 func TestChangesKeepHistory(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("round robin continues after a removal", func(t *testing.T) {
 		e := NewEngine(realRedis(t), quietLog())

@@ -52,6 +52,7 @@ func decideConcurrently(t *testing.T, s *Settings, n int) map[int64]Decision {
 // TestConcurrentDecidersRespectCaps checks that 8 concurrent deciders never break a
 // daily cap, and fill every cap exactly.
 func TestConcurrentDecidersRespectCaps(t *testing.T) {
+	t.Parallel()
 	s := oneTeam(LeastLoaded, 1, 2, 3, 4)
 	for i := range s.Teams[0].Members {
 		s.Teams[0].Members[i].DailyCap = 6
@@ -73,6 +74,7 @@ func TestConcurrentDecidersRespectCaps(t *testing.T) {
 // TestConcurrentDecidersShareTurns checks that concurrent deciders never give two
 // leads the same round-robin turn: 400 leads over 4 people is exactly 100 each.
 func TestConcurrentDecidersShareTurns(t *testing.T) {
+	t.Parallel()
 	got := decideConcurrently(t, oneTeam(RoundRobin, 1, 2, 3, 4), 400)
 	counts := map[int64]int{}
 	for _, d := range got {

@@ -155,6 +155,17 @@ var (
 // decision TTL returns the first decision without spending a turn.
 func (e *Engine) Decide(ctx context.Context, memberID string, lead Lead, dir Directory,
 	now time.Time) (Decision, error) {
+	start := time.Now()
+	d, err := e.decide(ctx, memberID, lead, dir, now)
+	if err == nil {
+		observe(d)
+		decideSeconds.Observe(time.Since(start).Seconds())
+	}
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, memberID string, lead Lead, dir Directory,
+	now time.Time) (Decision, error) {
 	for attempt := 0; ; attempt++ {
 		c, cached, err := e.current(ctx, memberID, attempt > 0)
 		if err != nil {

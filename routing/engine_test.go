@@ -17,6 +17,7 @@ import (
 // TestDecidingAgainSpendsNoTurn decides a lead twice and checks the second answer is
 // the first one and the rotation did not move.
 func TestDecidingAgainSpendsNoTurn(t *testing.T) {
+	t.Parallel()
 	for name, rdb := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			e := NewEngine(rdb, quietLog())
@@ -42,6 +43,7 @@ func TestDecidingAgainSpendsNoTurn(t *testing.T) {
 // another has the old ones cached; the script notices and the second engine uses
 // the new version.
 func TestDecideSeesSettingsSavedElsewhere(t *testing.T) {
+	t.Parallel()
 	rdb := realRedis(t)
 	a, b := NewEngine(rdb, quietLog()), NewEngine(rdb, quietLog())
 	save(t, a, oneTeam(RoundRobin, 1))
@@ -78,6 +80,7 @@ func openLeads(t *testing.T, rdb redis.UniversalClient, user int64) int64 {
 }
 
 func TestReleaseCountsDownOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -125,6 +128,7 @@ func TestReleaseCountsDownOnce(t *testing.T) {
 }
 
 func TestExistingClientKeepsTheTurn(t *testing.T) {
+	t.Parallel()
 	e, _ := miniEngine(t)
 	s := oneTeam(RoundRobin, 1, 2, 3)
 	s.ExistingClient.Enabled = true
@@ -168,6 +172,7 @@ func TestExistingClientKeepsTheTurn(t *testing.T) {
 }
 
 func TestScopeKeepsLeadsAlone(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		scope  Scope
@@ -220,6 +225,7 @@ func TestScopeKeepsLeadsAlone(t *testing.T) {
 // TestIdlePortalsCostNothing reads settings and decides leads for many portals that
 // never saved settings, on a real redis-server, and checks nothing was written.
 func TestIdlePortalsCostNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := realRedis(t)
 	e := NewEngine(rdb, quietLog())
@@ -266,6 +272,7 @@ func usedMemory(t testing.TB, rdb *redis.Client) int64 {
 // TestConfiguredPortalIsSmall checks the Redis memory of a portal with ordinary
 // settings that has routed a few leads: the settings hash and the ledger.
 func TestConfiguredPortalIsSmall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := realRedis(t)
 	e := NewEngine(rdb, quietLog())

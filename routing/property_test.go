@@ -50,8 +50,9 @@ func everyone(n int) Directory {
 // prefix: in memory over many weight sets, and through the decision script on a real
 // redis-server over fewer.
 func TestWeightedSharesWithinOneLead(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(42, 42))
-	for trial := range 400 {
+	for trial := range 200 {
 		s, weights := randomWeights(r)
 		l, dir := ledger{}, everyone(len(weights))
 		counts := map[int64]int{}
@@ -203,6 +204,7 @@ func (o *oracle) chain(target Target) []*Team {
 // every decision against the oracle: the chosen person was eligible, caps were never
 // exceeded, a held lead had nobody eligible, and a repeated lead changed nothing.
 func TestNoLeadToIneligibleAndCapsHold(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := realRedis(t)
 	assigned, held := 0, 0

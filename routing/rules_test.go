@@ -6,6 +6,7 @@ import (
 )
 
 func TestConditionHolds(t *testing.T) {
+	t.Parallel()
 	lead := &Lead{
 		Fields: map[string]string{
 			"SOURCE_ID":       "WEB",
@@ -101,6 +102,7 @@ func (s *Settings) validateCondition() error {
 }
 
 func TestRuleMatchesAllOrAny(t *testing.T) {
+	t.Parallel()
 	lead := &Lead{Fields: map[string]string{"SOURCE_ID": "WEB", "ADDRESS_CITY": "Kazan"}}
 	web := Condition{Field: "SOURCE_ID", Op: OpEquals, Value: "WEB"}
 	moscow := Condition{Field: "ADDRESS_CITY", Op: OpEquals, Value: "Moscow"}
@@ -126,6 +128,7 @@ func TestRuleMatchesAllOrAny(t *testing.T) {
 
 // TestRulesPickTheFirstMatch checks rule order through a whole decision.
 func TestRulesPickTheFirstMatch(t *testing.T) {
+	t.Parallel()
 	s := &Settings{
 		Teams: []Team{
 			{ID: "web", Name: "Web", Strategy: RoundRobin, Members: []Member{{UserID: 1}}},

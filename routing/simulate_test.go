@@ -13,6 +13,7 @@ import (
 )
 
 func TestSimulateLeavesLiveStateAlone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := realRedis(t)
 	e := NewEngine(rdb, quietLog())
@@ -98,6 +99,7 @@ func TestSimulateLeavesLiveStateAlone(t *testing.T) {
 }
 
 func TestSimulateRejectsInvalidDraft(t *testing.T) {
+	t.Parallel()
 	e, _ := miniEngine(t)
 	draft := oneTeam("sometimes", 1)
 	_, err := e.Simulate(context.Background(), portal, draft, []Lead{{ID: 1}}, people("A"), monday10)
@@ -109,6 +111,7 @@ func TestSimulateRejectsInvalidDraft(t *testing.T) {
 
 // TestSimulationIsRepeatable runs the same random-strategy simulation twice.
 func TestSimulationIsRepeatable(t *testing.T) {
+	t.Parallel()
 	e, _ := miniEngine(t)
 	var leads []Lead
 	for i := range 200 {

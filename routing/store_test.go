@@ -9,6 +9,7 @@ import (
 )
 
 func TestSettingsVersions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, _ := miniEngine(t)
 	s, v, err := e.Settings(ctx, portal)
@@ -81,6 +82,7 @@ func TestSettingsVersions(t *testing.T) {
 }
 
 func TestSaveRejectsInvalidSettings(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, _ := miniEngine(t)
 	bad := oneTeam(RoundRobin, 1, 2, 2)
@@ -94,6 +96,7 @@ func TestSaveRejectsInvalidSettings(t *testing.T) {
 }
 
 func TestValidationMessages(t *testing.T) {
+	t.Parallel()
 	valid := func() *Settings {
 		s := oneTeam(RoundRobin, 1, 2, 3)
 		s.Rules = []Rule{{ID: "r", Name: "Rule", Target: s.Default,
@@ -197,6 +200,7 @@ func TestValidationMessages(t *testing.T) {
 }
 
 func TestNeeds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		s    *Settings

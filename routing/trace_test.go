@@ -24,6 +24,7 @@ func miniEngine(t *testing.T) (*Engine, redis.UniversalClient) {
 // situation that makes her ineligible, and checks the decision passes her over with
 // the right reason, in both languages. Boris is always available.
 func TestEverySkipReasonInTheTrace(t *testing.T) {
+	t.Parallel()
 	day := "20261207"
 	tests := []struct {
 		name   string
@@ -114,6 +115,7 @@ func TestEverySkipReasonInTheTrace(t *testing.T) {
 
 // TestEligibleSituations checks situations that must not skip anybody.
 func TestEligibleSituations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		person func(p *Person)
@@ -158,6 +160,7 @@ func TestEligibleSituations(t *testing.T) {
 // TestDailyCapFollowsThePersonsDay checks that a daily cap starts over at midnight in
 // the person's time zone, not in UTC.
 func TestDailyCapFollowsThePersonsDay(t *testing.T) {
+	t.Parallel()
 	e, _ := miniEngine(t)
 	s := oneTeam(FirstAvailable, 1)
 	s.Teams[0].Members[0].DailyCap = 1
@@ -185,6 +188,7 @@ func TestDailyCapFollowsThePersonsDay(t *testing.T) {
 
 // TestTraceTells checks whole sentences for the main kinds of decision.
 func TestTraceTells(t *testing.T) {
+	t.Parallel()
 	twoTeams := func() *Settings {
 		s := oneTeam(RoundRobin, 1, 2, 3)
 		s.Teams[0].Members[1].DailyCap = 15
