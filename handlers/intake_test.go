@@ -61,8 +61,9 @@ func buildIntakeStack(t *testing.T, wait time.Duration, pipeline bool) *intakeSt
 	_, err := members.SaveInstall(ctx, oauth.Install{MemberID: portal.MemberID(),
 		Domain: portal.Domain(), ClientEndpoint: portal.ClientEndpoint(),
 		ServerEndpoint: fake.OAuthURL() + "/rest/", Scope: "crm,user,im", InstalledBy: 1,
-		Installed: true, ApplicationToken: portal.ApplicationToken(), Tokens: oauth.Tokens{AccessToken: tok.AccessToken,
-			RefreshToken: tok.RefreshToken, Expiry: tok.Expires, UserID: 1}})
+		Installed: true, ApplicationToken: portal.ApplicationToken(),
+		Tokens: oauth.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+			Expiry: tok.Expires, UserID: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
