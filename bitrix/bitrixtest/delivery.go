@@ -198,6 +198,10 @@ func (d *deliverer) record(job *delivery, body string, status int, errText strin
 	form, _ := url.ParseQuery(body)
 	p := job.portal
 	p.mu.Lock()
+	if limit := d.s.opts.DeliveryLogSize; len(p.deliveries) >= limit {
+		p.deliveries = append(p.deliveries[:0], p.deliveries[len(p.deliveries)/2:]...)
+	}
+	p.deliveryCount++
 	p.deliveries = append(p.deliveries, Delivery{
 		MemberID: p.memberID, Event: job.event, Handler: job.handler, HandlerID: job.handlerID,
 		Body: body, Form: form, Status: status, Err: errText, Dropped: dropped,
@@ -220,20 +224,20 @@ func (d *deliverer) stop() {
 	d.wg.Wait()
 }
 
-// Deliveries returns every event delivery of the portal so far, in the order they
-// finished.
+// Deliveries returns the portal's event deliveries in the order they finished (the
+// latest Options.DeliveryLogSize of them).
 func (p *Portal) Deliveries() []Delivery {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Delivery(nil), p.deliveries...)
 }
 
-// WaitDeliveries waits until the portal has made at least n deliveries (dropped ones
-// included).
+// WaitDeliveries waits until the portal has made at least n deliveries since it was
+// created (dropped ones included).
 func (p *Portal) WaitDeliveries(ctx context.Context, n int) error {
 	for {
 		p.mu.Lock()
-		if len(p.deliveries) >= n {
+		if p.deliveryCount >= n {
 			p.mu.Unlock()
 			return nil
 		}
@@ -241,7 +245,7 @@ func (p *Portal) WaitDeliveries(ctx context.Context, n int) error {
 			p.delivered = make(chan struct{})
 		}
 		ch := p.delivered
-		have := len(p.deliveries)
+		have := p.deliveryCount
 		p.mu.Unlock()
 		select {
 		case <-ch:

@@ -377,3 +377,18 @@ func TestReorderedDeliveries(t *testing.T) {
 		t.Errorf("%d distinct leads delivered, want all 30 exactly once", len(seen))
 	}
 }
+
+func TestDeliveryLogKeepsTheLatest(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{DeliveryWorkers: 1, DeliveryLogSize: 4}, "ONCRMLEADADD")
+	for range 10 {
+		in.portal.AddLead(1, nil)
+	}
+	ds := waitDeliveries(t, in.portal, 10)
+	if len(ds) > 4 {
+		t.Errorf("kept %d deliveries, want at most 4", len(ds))
+	}
+	if last := ds[len(ds)-1].Form.Get("data[FIELDS][ID]"); last != "10" {
+		t.Errorf("latest kept delivery is lead %s, want 10", last)
+	}
+}

@@ -42,7 +42,8 @@ type codeGrant struct {
 
 // tokenStore holds every token the OAuth server issued.
 type tokenStore struct {
-	mu      sync.RWMutex // guards the maps
+	mu      sync.RWMutex // guards the maps and issued
+	issued  int
 	access  map[string]*grant
 	refresh map[string]*refreshGrant
 	codes   map[string]*codeGrant
@@ -52,6 +53,26 @@ func (t *tokenStore) init() {
 	t.access = make(map[string]*grant)
 	t.refresh = make(map[string]*refreshGrant)
 	t.codes = make(map[string]*codeGrant)
+}
+
+// prune forgets access tokens a day past their expiry (they then answer invalid_token,
+// as long-dead tokens do) and expired refresh tokens. Callers hold t.mu.
+func (t *tokenStore) prune(now time.Time) {
+	for k, g := range t.access {
+		if now.Sub(g.expires) > 24*time.Hour {
+			delete(t.access, k)
+		}
+	}
+	for k, r := range t.refresh {
+		if now.After(r.expires) {
+			delete(t.refresh, k)
+		}
+	}
+	for k, c := range t.codes {
+		if now.After(c.expires) {
+			delete(t.codes, k)
+		}
+	}
 }
 
 func (t *tokenStore) lookup(access string) *grant {
@@ -82,6 +103,9 @@ func (s *Server) issue(p *Portal, userID int, withRefresh bool, hops int) Token 
 	tok := Token{AccessToken: randomHex(35), Expires: g.expires, UserID: userID}
 	s.tokens.mu.Lock()
 	defer s.tokens.mu.Unlock()
+	if s.tokens.issued++; s.tokens.issued%4096 == 0 {
+		s.tokens.prune(now)
+	}
 	s.tokens.access[tok.AccessToken] = g
 	if withRefresh {
 		tok.RefreshToken = randomHex(35)

@@ -124,6 +124,7 @@ type Portal struct {
 	nextBinding   int
 	offline       offlineQueue
 	deliveries    []Delivery
+	deliveryCount int           // deliveries ever recorded, kept or not
 	delivered     chan struct{} // closed and replaced on every new delivery record
 	bucket        leakyBucket
 	operating     map[string]*opCounter

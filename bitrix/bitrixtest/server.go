@@ -39,6 +39,9 @@ type Options struct {
 	// DeliveryTimeout bounds one delivery (default 5 s).
 	DeliveryWorkers int
 	DeliveryTimeout time.Duration
+	// DeliveryLogSize caps how many deliveries a portal's Deliveries keeps (default
+	// 20,000); past it the older half is forgotten. WaitDeliveries counts them all.
+	DeliveryLogSize int
 	// RequestLogSize caps how many requests Requests keeps (default 200,000); past it
 	// the older half is forgotten. RequestCount counts them all.
 	RequestLogSize int
@@ -75,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DeliveryTimeout == 0 {
 		o.DeliveryTimeout = 5 * time.Second
+	}
+	if o.DeliveryLogSize == 0 {
+		o.DeliveryLogSize = 20_000
 	}
 	if o.RequestLogSize == 0 {
 		o.RequestLogSize = 200_000
