@@ -128,8 +128,9 @@ func (s *Settings) getOverview(c *gin.Context) error {
 	return jsonOK(c, out)
 }
 
-// idealShares is each person's share of leads by the weights of the teams they are
-// in: a person's weight over the sum of all weights.
+// idealShares is each person's share of leads by the teams they are in: a
+// person's weight over the sum of all weights, counting weights only in teams whose
+// strategy follows them (weighted, random) and 1 elsewhere.
 func idealShares(s *routing.Settings) map[int64]float64 {
 	weights := map[int64]float64{}
 	var total float64
@@ -137,12 +138,13 @@ func idealShares(s *routing.Settings) map[int64]float64 {
 		return weights
 	}
 	for _, t := range s.Teams {
+		weighted := t.Strategy == routing.Weighted || t.Strategy == routing.Random
 		for _, m := range t.Members {
 			if m.Paused {
 				continue
 			}
 			w := float64(m.Weight)
-			if w <= 0 {
+			if w <= 0 || !weighted {
 				w = 1
 			}
 			weights[m.UserID] += w

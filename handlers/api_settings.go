@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -146,7 +147,7 @@ func (s *Settings) getVersion(c *gin.Context) error {
 	names := peopleNames(s.people(ctx, sess.MemberID))
 	l := labeler{dict: s.cfg.Assets.Dict(sess.Lang), before: before, after: after, names: names}
 	changes := []changeView{}
-	for _, ch := range routing.DiffSettings(before, after) {
+	for _, ch := range expandChanges(routing.DiffSettings(before, after)) {
 		changes = append(changes, changeView{Path: ch.Path, Label: l.label(ch.Path),
 			Before: l.value(ch.Path, ch.Old), After: l.value(ch.Path, ch.New)})
 	}
@@ -188,6 +189,9 @@ var fieldKeys = map[string]string{
 	"from": "schedule.from", "to": "schedule.to", "target": "rules.target", "any": "rules.match",
 	"disabled": "rules.disabled", "mode": "scope.mode", "keep_manual": "scope.keep_manual",
 	"enabled": "scope.existing_client", "conditions": "rules.field", "members": "members.person",
+	"user_id": "members.person", "kind": "target.label", "team": "rules.target", "user": "rules.target",
+	"field": "rules.field", "op": "rules.op", "value": "rules.value", "values": "rules.value",
+	"sources": "scope.sources", "users": "scope.pick_users", "days": "schedule.days",
 }
 
 func (l labeler) label(path string) string {
@@ -199,6 +203,8 @@ func (l labeler) label(path string) string {
 			parts = append(parts, fill(l.dict.T("diff.team"), "name", l.teamName(index)))
 		case name == "rules" && hasIndex:
 			parts = append(parts, fill(l.dict.T("diff.rule"), "name", l.ruleName(index)))
+		case name == "conditions" && hasIndex:
+			parts = append(parts, fill(l.dict.T("diff.condition"), "n", strconv.Itoa(index+1)))
 		case name == "members" && hasIndex:
 			parts = append(parts, l.memberName(path, index))
 		case name == "scope" || name == "default" || name == "existing_client":
@@ -212,12 +218,88 @@ func (l labeler) label(path string) string {
 	return strings.Join(parts, " › ")
 }
 
-// value shows a JSON value from a diff plainly: strings without quotes.
+// value shows a JSON value from a diff plainly: strings without quotes, people by
+// name.
 func (l labeler) value(path, raw string) string {
-	if unq, err := strconv.Unquote(raw); err == nil {
-		return unq
+	var s string
+	if json.Unmarshal([]byte(raw), &s) == nil {
+		return s
+	}
+	if strings.HasSuffix(path, "user_id") || strings.HasSuffix(path, ".user") {
+		if id, err := strconv.ParseInt(raw, 10, 64); err == nil && l.names[id] != "" {
+			return l.names[id]
+		}
 	}
 	return raw
+}
+
+// expandChanges splits a change that adds or removes a whole object (a new team,
+// a removed rule) into one change per field, so that each reads as a line, and
+// leaves out identifiers, which mean nothing to people.
+func expandChanges(in []routing.Change) []routing.Change {
+	var out []routing.Change
+	for _, ch := range in {
+		if !compound(ch.Old) && !compound(ch.New) {
+			out = append(out, ch)
+			continue
+		}
+		old, new := leaves(ch.Path, ch.Old), leaves(ch.Path, ch.New)
+		paths := map[string]bool{}
+		for p := range old {
+			paths[p] = true
+		}
+		for p := range new {
+			paths[p] = true
+		}
+		sorted := make([]string, 0, len(paths))
+		for p := range paths {
+			sorted = append(sorted, p)
+		}
+		sort.Strings(sorted)
+		for _, p := range sorted {
+			if old[p] != new[p] && !strings.HasSuffix(p, ".id") {
+				out = append(out, routing.Change{Path: p, Old: old[p], New: new[p]})
+			}
+		}
+	}
+	return out
+}
+
+// compound reports whether a rendered value is a JSON object or list.
+func compound(raw string) bool {
+	return strings.HasPrefix(raw, "{") || strings.HasPrefix(raw, "[")
+}
+
+// leaves flattens a rendered JSON value into its scalar fields by path.
+func leaves(path, raw string) map[string]string {
+	out := map[string]string{}
+	if raw == "" {
+		return out
+	}
+	var v any
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		out[path] = raw
+		return out
+	}
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(p+"."+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(p+"["+strconv.Itoa(i)+"]", e)
+			}
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			out[p] = string(b)
+		}
+	}
+	walk(path, v)
+	return out
 }
 
 func (l labeler) teamName(i int) string {
