@@ -32,6 +32,7 @@
 //   - Portal REST: ClientEndpoint()+"<method>[.json]" with the token in the
 //     Authorization: Bearer header, or in auth / access_token (query, form or JSON body).
 //     Parameters come as JSON, as PHP-bracket forms or in the query string, merged.
+//     Answers allow cross-origin calls (CORS), as browser SDKs in the app frame need.
 //     Answers use the legacy envelope (result, total, next, time{... operating,
 //     operating_reset_at}); CRM rows are strings, null for empty, [] for empty arrays.
 //   - Checks run in the portal's order: PORTAL_DELETED (500), OVERLOAD_LIMIT (503),

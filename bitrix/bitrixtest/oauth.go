@@ -235,6 +235,9 @@ func oauthError(status int, code, desc string) (int, map[string]any) {
 
 // serveOAuthREST is the OAuth server's REST endpoint; it knows only app.info.
 func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request) {
+	if allowCORS(w, r) {
+		return
+	}
 	started := time.Now()
 	method := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/rest/"), ".json"))
 	in, perr := readParams(r)

@@ -143,10 +143,28 @@ func (s *Server) servePortal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method, ok := strings.CutPrefix(tail, "rest/"); ok {
+		if allowCORS(w, r) {
+			return
+		}
 		s.serveREST(w, r, p, method)
 		return
 	}
 	s.servePortalPage(w, r, p, tail)
+}
+
+// allowCORS lets app pages on another origin call the REST API from the browser, as
+// the frame SDKs do; it answers a preflight itself and reports whether it did.
+func allowCORS(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Request-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // restMethod is the lower-case method name of a REST path, without ".json".

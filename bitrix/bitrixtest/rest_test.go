@@ -223,3 +223,24 @@ func TestDismissedUserToken(t *testing.T) {
 		t.Errorf("dismissed user's token = %d %q, want 401 authorization_error", a.Status, a.code())
 	}
 }
+
+func TestCORSForFramePages(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{})
+	pre, _ := http.NewRequest(http.MethodOptions, in.portal.ClientEndpoint()+"profile", nil)
+	pre.Header.Set("Origin", "http://127.0.0.1:1")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "content-type,x-request-id")
+	a := do(t, pre)
+	if a.Status != http.StatusNoContent || a.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(a.Header.Get("Access-Control-Allow-Headers"), "X-Request-ID") {
+		t.Errorf("preflight = %d %v", a.Status, a.Header)
+	}
+	if n := in.portal.RequestCount(); n != 0 {
+		t.Errorf("the preflight counted as %d REST requests", n)
+	}
+	call := postJSON(t, in.portal.ClientEndpoint(), "profile", in.tok.AccessToken, nil)
+	if call.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("REST answer lacks Access-Control-Allow-Origin")
+	}
+}
