@@ -224,3 +224,18 @@ func freeClusterPort(t testing.TB) int {
 	t.Fatal("no free port pair for a cluster node")
 	return 0
 }
+
+// ModeVar is the environment variable that switches New to a cluster: set it to
+// "cluster" to run a package's Redis tests against a three-master Redis Cluster.
+const ModeVar = "LEADROUTER_TEST_REDIS"
+
+// New returns a client of a Redis started for the test: a single node, or a
+// three-master cluster when ModeVar is "cluster". Tests written against New run
+// unchanged on both, which is how cross-slot mistakes are caught.
+func New(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	if os.Getenv(ModeVar) == "cluster" {
+		return StartCluster(t).Client(t)
+	}
+	return Start(t).Client(t)
+}
