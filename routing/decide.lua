@@ -28,7 +28,8 @@ local function int(n)
   return string.format('%d', n)
 end
 
--- Read every ledger field the plan may touch with one HMGET.
+-- Read every ledger field the plan may touch with one HMGET (in slices of 1000 fields,
+-- below Lua's limit on unpacked values, for very large chains).
 local fields, seen = {}, {}
 local function want(f)
   if not seen[f] then
@@ -46,10 +47,11 @@ for _, st in ipairs(plan.steps) do
   end
 end
 local state = {}
-if #fields > 0 then
-  local vals = redis.call('HMGET', KEYS[2], unpack(fields))
-  for i, f in ipairs(fields) do
-    state[f] = vals[i]
+for from = 1, #fields, 1000 do
+  local to = math.min(from + 999, #fields)
+  local vals = redis.call('HMGET', KEYS[2], unpack(fields, from, to))
+  for i = from, to do
+    state[fields[i]] = vals[i - from + 1]
   end
 end
 local changed = {}

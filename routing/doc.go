@@ -24,7 +24,15 @@
 // weight changed catches up by about one lead at most; least-loaded teams bound a
 // returner's catch-up with MaxStreak leads in a row.
 //
+// Redis cost: a decision is one script call (EVALSHA; six commands in all, counting
+// the script's own). The engine caches each portal's settings; the script compares
+// the cached version with the stored one and answers "stale" when they differ, so the
+// first decision of a portal on an instance, or the first after a save elsewhere, costs
+// one more call to read the settings. Nothing is written for a portal until its first
+// save, and nothing for leads that are held or not routed.
+//
 // Beyond the team contract: Engine.Diff and DiffSettings list changes between
-// versions, NewEngineOptions tunes the decision TTL and the random source, and a
-// Decision reports Repeated when it was decided before.
+// versions; NewEngineOptions tunes the decision TTL and the random source; a Decision
+// reports Repeated when it was decided before; Report (from Simulate) also counts
+// skips per person and leads per rule. Every saved version is kept; none expire.
 package routing

@@ -82,6 +82,10 @@ type Decision struct {
 	Repeated bool
 }
 
+// ErrNoLeadID is returned by Decide for a lead without an ID: its decision could not
+// be remembered.
+var ErrNoLeadID = errors.New("lead has no ID")
+
 // DefaultDecisionTTL is how long a decision is remembered for its lead.
 const DefaultDecisionTTL = 7 * 24 * time.Hour
 
@@ -166,6 +170,9 @@ func (e *Engine) Decide(ctx context.Context, memberID string, lead Lead, dir Dir
 
 func (e *Engine) decide(ctx context.Context, memberID string, lead Lead, dir Directory,
 	now time.Time) (Decision, error) {
+	if lead.ID == 0 {
+		return Decision{}, fmt.Errorf("decide for portal %s: %w", memberID, ErrNoLeadID)
+	}
 	for attempt := 0; ; attempt++ {
 		c, cached, err := e.current(ctx, memberID, attempt > 0)
 		if err != nil {

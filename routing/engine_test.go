@@ -299,3 +299,34 @@ func TestConfiguredPortalIsSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestLongFallbackChain decides through ten full teams chained by fallbacks, more
+// ledger fields than one script call may unpack at once.
+func TestLongFallbackChain(t *testing.T) {
+	t.Parallel()
+	for name, rdb := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			e := NewEngine(rdb, quietLog())
+			s := &Settings{Default: Target{Kind: TargetTeam, Team: "t0"}}
+			dir := Directory{People: map[int64]Person{}}
+			for i := range 10 {
+				tm := Team{ID: fmt.Sprint("t", i), Name: fmt.Sprint("Team ", i),
+					Strategy: LeastLoaded}
+				if i < 9 {
+					tm.Fallback = Target{Kind: TargetTeam, Team: fmt.Sprint("t", i+1)}
+				}
+				for j := range maxMembers {
+					id := int64(i*maxMembers + j + 1)
+					tm.Members = append(tm.Members, Member{UserID: id})
+					dir.People[id] = Person{ID: id, Name: fmt.Sprint(id), Active: i == 9}
+				}
+				s.Teams = append(s.Teams, tm)
+			}
+			save(t, e, s)
+			d := decide(t, e, 1, dir, monday10)
+			if d.Outcome != Assigned || d.TeamID != "t9" {
+				t.Fatalf("Decide() = %s in %q, want assigned in the last team", d.Outcome, d.TeamID)
+			}
+		})
+	}
+}

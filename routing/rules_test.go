@@ -33,48 +33,48 @@ func TestConditionHolds(t *testing.T) {
 		c    Condition
 		want bool
 	}{
-		{"source equals", Condition{Field: "SOURCE_ID", Op: OpEquals, Value: "web"}, true},
-		{"source equals other", Condition{Field: "SOURCE_ID", Op: OpEquals, Value: "CALL"}, false},
-		{"status not equals", Condition{Field: "STATUS_ID", Op: OpNotEquals, Value: "JUNK"}, true},
-		{"status not equals same", Condition{Field: "STATUS_ID", Op: OpNotEquals, Value: "NEW"}, false},
-		{"source in", Condition{Field: "SOURCE_ID", Op: OpIn, Values: []string{"CALL", " WEB"}}, true},
-		{"source in miss", Condition{Field: "SOURCE_ID", Op: OpIn, Values: []string{"CALL"}}, false},
-		{"source not in", Condition{Field: "SOURCE_ID", Op: OpNotIn, Values: []string{"CALL"}}, true},
-		{"source not in hit", Condition{Field: "SOURCE_ID", Op: OpNotIn, Values: []string{"WEB"}}, false},
-		{"title contains", Condition{Field: "TITLE", Op: OpContains, Value: "cement"}, true},
-		{"title contains miss", Condition{Field: "TITLE", Op: OpContains, Value: "sand"}, false},
-		{"comment not contains", Condition{Field: "COMMENTS", Op: OpNotContains, Value: "urgent"}, true},
-		{"comment not contains hit", Condition{Field: "COMMENTS", Op: OpNotContains, Value: "6PM"}, false},
-		{"title starts with", Condition{Field: "TITLE", Op: OpStartsWith, Value: "order"}, true},
-		{"title starts with miss", Condition{Field: "TITLE", Op: OpStartsWith, Value: "bulk"}, false},
-		{"amount gt", Condition{Field: "OPPORTUNITY", Op: OpGreater, Value: "1000"}, true},
-		{"amount gt equal", Condition{Field: "OPPORTUNITY", Op: OpGreater, Value: "1500"}, false},
-		{"amount gte", Condition{Field: "OPPORTUNITY", Op: OpGreaterEq, Value: "1500"}, true},
-		{"amount lt", Condition{Field: "OPPORTUNITY", Op: OpLess, Value: "1500.01"}, true},
-		{"amount lt equal", Condition{Field: "OPPORTUNITY", Op: OpLess, Value: "1500"}, false},
-		{"amount lte", Condition{Field: "OPPORTUNITY", Op: OpLessEq, Value: "1500"}, true},
-		{"amount between", Condition{Field: "OPPORTUNITY", Op: OpBetween, Values: []string{"1000", "2000"}}, true},
-		{"amount between bounds", Condition{Field: "OPPORTUNITY", Op: OpBetween, Value: "1500", Values: []string{"1500"}}, true},
-		{"amount between miss", Condition{Field: "OPPORTUNITY", Op: OpBetween, Values: []string{"1", "2"}}, false},
-		{"amount in currency", Condition{Field: "OPPORTUNITY", Op: OpGreater, Value: "1000", Currency: "rub"}, true},
-		{"amount other currency", Condition{Field: "OPPORTUNITY", Op: OpGreater, Value: "1000", Currency: "USD"}, false},
-		{"text is not a number", Condition{Field: "TITLE", Op: OpGreater, Value: "0"}, false},
-		{"region equals", Condition{Field: "ADDRESS_REGION", Op: OpEquals, Value: "TATARSTAN"}, true},
-		{"city in", Condition{Field: "ADDRESS_CITY", Op: OpIn, Values: []string{"Moscow", "Kazan"}}, true},
-		{"country not equals", Condition{Field: "ADDRESS_COUNTRY", Op: OpNotEquals, Value: "Russia"}, false},
-		{"utm source", Condition{Field: "UTM_SOURCE", Op: OpEquals, Value: "Yandex"}, true},
-		{"utm campaign starts", Condition{Field: "UTM_CAMPAIGN", Op: OpStartsWith, Value: "winter"}, true},
-		{"utm missing is empty", Condition{Field: "UTM_TERM", Op: OpEmpty}, true},
-		{"custom number", Condition{Field: "UF_CRM_SIZE", Op: OpGreaterEq, Value: "42"}, true},
-		{"custom money", Condition{Field: "UF_CRM_BUDGET", Op: OpBetween, Values: []string{"2500", "2501"}}, true},
-		{"custom list contains", Condition{Field: "UF_CRM_TAGS", Op: OpContains, Value: "wholesale"}, true},
-		{"custom empty", Condition{Field: "UF_CRM_EMPTY", Op: OpEmpty}, true},
-		{"custom not empty", Condition{Field: "UF_CRM_EMPTY", Op: OpNotEmpty}, false},
-		{"title not empty", Condition{Field: "TITLE", Op: OpNotEmpty}, true},
-		{"title matches", Condition{Field: "TITLE", Op: OpMatches, Value: `^order.*cement$`}, true},
-		{"title matches miss", Condition{Field: "TITLE", Op: OpMatches, Value: `^\d+$`}, false},
-		{"phone matches", Condition{Field: "PHONE", Op: OpMatches, Value: `^\+7 999`}, true},
-		{"email contains", Condition{Field: "EMAIL", Op: OpContains, Value: "@example.com"}, true},
+		{"source equals", cond("SOURCE_ID", OpEquals, "web"), true},
+		{"source equals other", cond("SOURCE_ID", OpEquals, "CALL"), false},
+		{"status not equals", cond("STATUS_ID", OpNotEquals, "JUNK"), true},
+		{"status not equals same", cond("STATUS_ID", OpNotEquals, "NEW"), false},
+		{"source in", cond("SOURCE_ID", OpIn, "", "CALL", " WEB"), true},
+		{"source in miss", cond("SOURCE_ID", OpIn, "", "CALL"), false},
+		{"source not in", cond("SOURCE_ID", OpNotIn, "", "CALL"), true},
+		{"source not in hit", cond("SOURCE_ID", OpNotIn, "", "WEB"), false},
+		{"title contains", cond("TITLE", OpContains, "cement"), true},
+		{"title contains miss", cond("TITLE", OpContains, "sand"), false},
+		{"comment not contains", cond("COMMENTS", OpNotContains, "urgent"), true},
+		{"comment not contains hit", cond("COMMENTS", OpNotContains, "6PM"), false},
+		{"title starts with", cond("TITLE", OpStartsWith, "order"), true},
+		{"title starts with miss", cond("TITLE", OpStartsWith, "bulk"), false},
+		{"amount gt", cond("OPPORTUNITY", OpGreater, "1000"), true},
+		{"amount gt equal", cond("OPPORTUNITY", OpGreater, "1500"), false},
+		{"amount gte", cond("OPPORTUNITY", OpGreaterEq, "1500"), true},
+		{"amount lt", cond("OPPORTUNITY", OpLess, "1500.01"), true},
+		{"amount lt equal", cond("OPPORTUNITY", OpLess, "1500"), false},
+		{"amount lte", cond("OPPORTUNITY", OpLessEq, "1500"), true},
+		{"amount between", cond("OPPORTUNITY", OpBetween, "", "1000", "2000"), true},
+		{"amount between bounds", cond("OPPORTUNITY", OpBetween, "1500", "1500"), true},
+		{"amount between miss", cond("OPPORTUNITY", OpBetween, "", "1", "2"), false},
+		{"amount in currency", money(OpGreater, "1000", "rub"), true},
+		{"amount other currency", money(OpGreater, "1000", "USD"), false},
+		{"text is not a number", cond("TITLE", OpGreater, "0"), false},
+		{"region equals", cond("ADDRESS_REGION", OpEquals, "TATARSTAN"), true},
+		{"city in", cond("ADDRESS_CITY", OpIn, "", "Moscow", "Kazan"), true},
+		{"country not equals", cond("ADDRESS_COUNTRY", OpNotEquals, "Russia"), false},
+		{"utm source", cond("UTM_SOURCE", OpEquals, "Yandex"), true},
+		{"utm campaign starts", cond("UTM_CAMPAIGN", OpStartsWith, "winter"), true},
+		{"utm missing is empty", cond("UTM_TERM", OpEmpty, ""), true},
+		{"custom number", cond("UF_CRM_SIZE", OpGreaterEq, "42"), true},
+		{"custom money", cond("UF_CRM_BUDGET", OpBetween, "", "2500", "2501"), true},
+		{"custom list contains", cond("UF_CRM_TAGS", OpContains, "wholesale"), true},
+		{"custom empty", cond("UF_CRM_EMPTY", OpEmpty, ""), true},
+		{"custom not empty", cond("UF_CRM_EMPTY", OpNotEmpty, ""), false},
+		{"title not empty", cond("TITLE", OpNotEmpty, ""), true},
+		{"title matches", cond("TITLE", OpMatches, `^order.*cement$`), true},
+		{"title matches miss", cond("TITLE", OpMatches, `^\d+$`), false},
+		{"phone matches", cond("PHONE", OpMatches, `^\+7 999`), true},
+		{"email contains", cond("EMAIL", OpContains, "@example.com"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +87,16 @@ func TestConditionHolds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cond returns a condition on a field.
+func cond(field, op, value string, values ...string) Condition {
+	return Condition{Field: field, Op: op, Value: value, Values: values}
+}
+
+// money returns a condition on the amount in a currency.
+func money(op, value, currency string) Condition {
+	return Condition{Field: "OPPORTUNITY", Op: op, Value: value, Currency: currency}
 }
 
 // validateCondition validates the conditions of the first rule alone.
@@ -104,8 +114,8 @@ func (s *Settings) validateCondition() error {
 func TestRuleMatchesAllOrAny(t *testing.T) {
 	t.Parallel()
 	lead := &Lead{Fields: map[string]string{"SOURCE_ID": "WEB", "ADDRESS_CITY": "Kazan"}}
-	web := Condition{Field: "SOURCE_ID", Op: OpEquals, Value: "WEB"}
-	moscow := Condition{Field: "ADDRESS_CITY", Op: OpEquals, Value: "Moscow"}
+	web := cond("SOURCE_ID", OpEquals, "WEB")
+	moscow := cond("ADDRESS_CITY", OpEquals, "Moscow")
 	tests := []struct {
 		name string
 		rule Rule

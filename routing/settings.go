@@ -183,7 +183,8 @@ type Condition struct {
 // spends REST calls only on those.
 type Needs struct {
 	// People are every user the settings name; the pipeline supplies their records
-	// (active, name) in Directory.
+	// (active, name) in Directory, together with the lead's ExistingOwner when it
+	// looked one up. A person missing from Directory is skipped as unknown.
 	People []int64
 	// Absence asks for AbsentUntil of People.
 	Absence bool
