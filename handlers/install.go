@@ -87,7 +87,8 @@ func (h *Install) renderError(c *gin.Context, lang string, err error) error {
 		h.Log.WarnContext(ctx, "install refused", "request_id", RequestID(ctx), "status", status,
 			"error", err)
 	}
-	return h.render(c, status, installView{Lang: lang, Text: t, Error: msg, RequestID: RequestID(ctx)}, "")
+	v := installView{Lang: lang, Text: t, Error: msg, RequestID: RequestID(ctx)}
+	return h.render(c, status, v, "")
 }
 
 // render writes the page. The CSP allows only this page's own scripts (by
@@ -134,37 +135,41 @@ type installText struct {
 func installTexts(lang string) installText {
 	if lang == "ru" {
 		return installText{
-			Title:        "Установка LeadRouter",
-			Heading:      "Устанавливаем LeadRouter",
-			SetUp:        "На портале настроено",
-			Events:       "Обработчики событий",
-			Placements:   "Встройки",
-			Finishing:    "Завершаем установку…",
-			Done:         "LeadRouter установлен. Bitrix24 сейчас откроет настройки.",
-			FinishFailed: "Bitrix24 не подтвердил установку. Откройте LeadRouter из меню приложений ещё раз.",
+			Title:      "Установка LeadRouter",
+			Heading:    "Устанавливаем LeadRouter",
+			SetUp:      "На портале настроено",
+			Events:     "Обработчики событий",
+			Placements: "Встройки",
+			Finishing:  "Завершаем установку…",
+			Done:       "LeadRouter установлен. Bitrix24 сейчас откроет настройки.",
+			FinishFailed: "Bitrix24 не подтвердил установку. " +
+				"Откройте LeadRouter из меню приложений ещё раз.",
 			ErrorHeading: "Не удалось установить LeadRouter",
-			BadRequest:   "Запрос на установку от Bitrix24 неполный. Откройте LeadRouter из меню приложений ещё раз.",
-			NotAdmin:     "Установить LeadRouter может только администратор портала.",
-			Forbidden:    "Bitrix24 не подтвердил этот запрос на установку.",
-			Failed:       "LeadRouter не смог настроиться на портале. Попробуйте ещё раз через минуту.",
-			RequestID:    "Номер запроса",
+			BadRequest: "Запрос на установку от Bitrix24 неполный. " +
+				"Откройте LeadRouter из меню приложений ещё раз.",
+			NotAdmin:  "Установить LeadRouter может только администратор портала.",
+			Forbidden: "Bitrix24 не подтвердил этот запрос на установку.",
+			Failed:    "LeadRouter не смог настроиться на портале. Попробуйте ещё раз через минуту.",
+			RequestID: "Номер запроса",
 		}
 	}
 	return installText{
-		Title:        "Installing LeadRouter",
-		Heading:      "Installing LeadRouter",
-		SetUp:        "Set up on",
-		Events:       "Event handlers",
-		Placements:   "Placements",
-		Finishing:    "Finishing the installation…",
-		Done:         "LeadRouter is installed. Bitrix24 opens its settings now.",
-		FinishFailed: "Bitrix24 did not confirm the installation. Open LeadRouter from the applications menu again.",
+		Title:      "Installing LeadRouter",
+		Heading:    "Installing LeadRouter",
+		SetUp:      "Set up on",
+		Events:     "Event handlers",
+		Placements: "Placements",
+		Finishing:  "Finishing the installation…",
+		Done:       "LeadRouter is installed. Bitrix24 opens its settings now.",
+		FinishFailed: "Bitrix24 did not confirm the installation. " +
+			"Open LeadRouter from the applications menu again.",
 		ErrorHeading: "LeadRouter could not be installed",
-		BadRequest:   "The install request from Bitrix24 is incomplete. Open LeadRouter from the applications menu again.",
-		NotAdmin:     "Only a portal administrator can install LeadRouter.",
-		Forbidden:    "Bitrix24 did not confirm this install request.",
-		Failed:       "LeadRouter could not set itself up on the portal. Try again in a minute.",
-		RequestID:    "Request ID",
+		BadRequest: "The install request from Bitrix24 is incomplete. " +
+			"Open LeadRouter from the applications menu again.",
+		NotAdmin:  "Only a portal administrator can install LeadRouter.",
+		Forbidden: "Bitrix24 did not confirm this install request.",
+		Failed:    "LeadRouter could not set itself up on the portal. Try again in a minute.",
+		RequestID: "Request ID",
 	}
 }
 

@@ -31,7 +31,8 @@ type PortalReader interface {
 // for a portal that is still installed. It puts the session in the context for
 // SessionFrom; anything else is answered with 401 and stops the chain. Responses
 // are marked no-store. portals may be nil to skip the installed check.
-func RequireSession(log *slog.Logger, sessions SessionChecker, portals PortalReader) gin.HandlerFunc {
+func RequireSession(log *slog.Logger, sessions SessionChecker,
+	portals PortalReader) gin.HandlerFunc {
 	return Handle(log, func(c *gin.Context) error {
 		c.Header("Cache-Control", "no-store")
 		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -47,12 +48,11 @@ func RequireSession(log *slog.Logger, sessions SessionChecker, portals PortalRea
 		if portals != nil {
 			p, err := portals.Portal(c.Request.Context(), sess.MemberID)
 			switch {
-			case errors.Is(err, oauth.ErrUnknownPortal):
-				return Errorf(http.StatusUnauthorized, "not_installed", "LeadRouter is not installed on this portal.")
+			case errors.Is(err, oauth.ErrUnknownPortal) || err == nil && p.Status == oauth.StatusDeleted:
+				return Errorf(http.StatusUnauthorized, "not_installed",
+					"LeadRouter is not installed on this portal.")
 			case err != nil:
 				return err
-			case p.Status == oauth.StatusDeleted:
-				return Errorf(http.StatusUnauthorized, "not_installed", "LeadRouter is not installed on this portal.")
 			}
 		}
 		c.Set(sessionContextKey, sess)

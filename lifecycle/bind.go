@@ -143,7 +143,8 @@ func (l *Lifecycle) missingEvents(have []boundEvent, report *BindReport) []bitri
 		if want.Offline {
 			params = map[string]any{"event": want.Event, "event_type": "offline"}
 		}
-		cmds = append(cmds, bitrix.Command{ID: "event" + strconv.Itoa(i), Method: "event.bind", Params: params})
+		cmds = append(cmds, bitrix.Command{ID: "event" + strconv.Itoa(i), Method: "event.bind",
+			Params: params})
 	}
 	return cmds
 }
@@ -153,7 +154,8 @@ func (l *Lifecycle) missingPlacements(have []boundPlacement, report *BindReport)
 	var cmds []bitrix.Command
 	for i, want := range placement.Bound() {
 		handler := l.cfg.PublicURL + want.Path
-		report.Placements = append(report.Placements, PlacementBinding{Placement: want.Code, Handler: handler})
+		report.Placements = append(report.Placements,
+			PlacementBinding{Placement: want.Code, Handler: handler})
 		found := false
 		for _, h := range have {
 			if strings.EqualFold(h.Placement, want.Code) && h.Handler == handler {

@@ -32,7 +32,8 @@ func (l *Lifecycle) HandleAppEvent(ctx context.Context, ev *bitrix.Event) error 
 func (l *Lifecycle) installed(ctx context.Context, ev *bitrix.Event) error {
 	memberID := ev.Auth.MemberID
 	if ev.Auth.ApplicationToken == "" {
-		return fmt.Errorf("%s for portal %s without application token: %w", ev.Name, memberID, oauth.ErrForbidden)
+		return fmt.Errorf("%s for portal %s without application token: %w",
+			ev.Name, memberID, oauth.ErrForbidden)
 	}
 	cur, err := l.store.Portal(ctx, memberID)
 	if err != nil && !errors.Is(err, oauth.ErrUnknownPortal) {
@@ -52,7 +53,8 @@ func (l *Lifecycle) installed(ctx context.Context, ev *bitrix.Event) error {
 	trusted := cur != nil && cur.Status != oauth.StatusDeleted &&
 		oauth.SameToken(cur.ApplicationToken, ev.Auth.ApplicationToken)
 	if !trusted {
-		info, err := l.store.VerifyAppInfo(ctx, ev.Auth.ServerEndpoint, ev.Auth.AccessToken, memberID, ev.Auth.Domain)
+		info, err := l.store.VerifyAppInfo(ctx, ev.Auth.ServerEndpoint, ev.Auth.AccessToken,
+			memberID, ev.Auth.Domain)
 		if err != nil {
 			l.log.WarnContext(ctx, "application event refused", "member_id", memberID, "event", ev.Name,
 				"error", err)

@@ -40,7 +40,8 @@ func (l *Lifecycle) Install(ctx context.Context, query, form url.Values) (*Insta
 		return nil, err
 	}
 	if info.UserID != 0 && info.UserID != prof.ID {
-		return nil, fmt.Errorf("install on portal %s: token owner differs: %w", req.MemberID, oauth.ErrForbidden)
+		return nil, fmt.Errorf("install on portal %s: token owner differs: %w",
+			req.MemberID, oauth.ErrForbidden)
 	}
 	if !prof.Admin {
 		return nil, fmt.Errorf("install on portal %s by user %d: %w", req.MemberID, prof.ID, ErrNotAdmin)

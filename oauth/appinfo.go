@@ -100,16 +100,19 @@ func (s *Store) AppInfo(ctx context.Context, serverEndpoint, accessToken string)
 // VerifyAppInfo checks accessToken with the OAuth server trusted for claimedServer:
 // it must be issued to this application, on the portal memberID, and, when domain
 // is not empty, on that domain. Any mismatch gives ErrForbidden.
-func (s *Store) VerifyAppInfo(ctx context.Context, claimedServer, accessToken, memberID, domain string) (*AppInfo, error) {
+func (s *Store) VerifyAppInfo(ctx context.Context, claimedServer, accessToken, memberID,
+	domain string) (*AppInfo, error) {
 	info, err := s.AppInfo(ctx, s.OAuthServer(claimedServer), accessToken)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case info.ClientID != s.cfg.ClientID:
-		return nil, fmt.Errorf("verify portal %s: token issued to another application: %w", memberID, ErrForbidden)
+		return nil, fmt.Errorf("verify portal %s: token issued to another application: %w",
+			memberID, ErrForbidden)
 	case info.Install.MemberID != memberID:
-		return nil, fmt.Errorf("verify portal %s: token belongs to another portal: %w", memberID, ErrForbidden)
+		return nil, fmt.Errorf("verify portal %s: token belongs to another portal: %w",
+			memberID, ErrForbidden)
 	case domain != "" && !sameHost(domain, info.Install.Domain):
 		return nil, fmt.Errorf("verify portal %s: domain does not match: %w", memberID, ErrForbidden)
 	case checkEndpoint(info.Install.ClientEndpoint) != nil:

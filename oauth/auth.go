@@ -41,7 +41,8 @@ func (a *portalAuth) Credentials(ctx context.Context) (bitrix.Credentials, error
 
 // Refresh returns credentials newer than stale, refreshing at most once per
 // portal across all instances.
-func (a *portalAuth) Refresh(ctx context.Context, stale bitrix.Credentials) (bitrix.Credentials, error) {
+func (a *portalAuth) Refresh(ctx context.Context, stale bitrix.Credentials) (
+	bitrix.Credentials, error) {
 	if err := CheckMemberID(a.memberID); err != nil {
 		return bitrix.Credentials{}, err
 	}

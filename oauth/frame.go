@@ -153,13 +153,15 @@ func (p Profile) FullName() string { return strings.TrimSpace(p.Name + " " + p.L
 // Profile asks the portal at endpoint (a stored or OAuth-server-given client
 // endpoint, never a posted one) who owns accessToken. A token the portal refuses
 // gives ErrForbidden.
-func (s *Store) Profile(ctx context.Context, memberID, endpoint, accessToken string) (Profile, error) {
+func (s *Store) Profile(ctx context.Context, memberID, endpoint, accessToken string) (
+	Profile, error) {
 	auth := staticAuth{
 		creds: bitrix.Credentials{Endpoint: endpoint, AccessToken: accessToken},
 		moved: func(ctx context.Context, to string) error { return s.Moved(ctx, memberID, to) },
 	}
 	var w profileWire
-	if err := bitrix.NewClient(memberID, auth, s.clientOptions()).Call(ctx, "profile", nil, &w); err != nil {
+	c := bitrix.NewClient(memberID, auth, s.clientOptions())
+	if err := c.Call(ctx, "profile", nil, &w); err != nil {
 		return Profile{}, fmt.Errorf("profile on portal %s: %w", memberID, callerFault(err))
 	}
 	if w.ID <= 0 {
@@ -196,7 +198,8 @@ func (s *Store) VerifyFrameRequest(ctx context.Context, req *FrameRequest) (*Fra
 	}
 	if prof.Admin {
 		if err := s.adoptFrame(ctx, req, prof.ID); err != nil {
-			s.log.WarnContext(ctx, "administrator's page not adopted", "member_id", req.MemberID, "error", err)
+			s.log.WarnContext(ctx, "administrator's page not adopted", "member_id", req.MemberID,
+				"error", err)
 		}
 	}
 	return &FrameUser{
@@ -220,7 +223,8 @@ func (s *Store) frameEndpoint(ctx context.Context, req *FrameRequest) (string, e
 	if p != nil && p.Status != StatusDeleted && p.ClientEndpoint != "" {
 		if req.ApplicationToken != "" && p.ApplicationToken != "" &&
 			!SameToken(p.ApplicationToken, req.ApplicationToken) {
-			return "", fmt.Errorf("page of portal %s: application token differs: %w", req.MemberID, ErrForbidden)
+			return "", fmt.Errorf("page of portal %s: application token differs: %w",
+				req.MemberID, ErrForbidden)
 		}
 		return p.ClientEndpoint, nil
 	}

@@ -204,7 +204,8 @@ func (s *Store) Portal(ctx context.Context, memberID string) (*Portal, error) {
 // CheckApplicationToken returns the portal memberID when token is its stored
 // application token, compared in constant time. An unknown or deleted portal, a
 // portal with no stored token and a wrong token all give ErrForbidden.
-func (s *Store) CheckApplicationToken(ctx context.Context, memberID, token string) (*Portal, error) {
+func (s *Store) CheckApplicationToken(ctx context.Context, memberID, token string) (
+	*Portal, error) {
 	p, err := s.Portal(ctx, memberID)
 	if errors.Is(err, ErrUnknownPortal) || errors.Is(err, ErrBadMemberID) {
 		return nil, fmt.Errorf("check application token: %w", ErrForbidden)

@@ -167,7 +167,8 @@ func (s *Store) Activate(ctx context.Context, a Activation) (*Portal, string, er
 		takeTokens := a.Tokens.RefreshToken != "" && (!hasRefresh || p.Status == StatusBlocked ||
 			p.Status == StatusActive && !SameToken(p.ApplicationToken, a.ApplicationToken))
 		if p.Status == StatusBlocked && !takeTokens {
-			return fmt.Errorf("portal %s stays blocked: the event brought no tokens: %w", a.MemberID, ErrInactive)
+			return fmt.Errorf("portal %s stays blocked: the event brought no tokens: %w",
+				a.MemberID, ErrInactive)
 		}
 		mergeActivation(p, a)
 		if p.Status != StatusActive {
@@ -288,7 +289,8 @@ func (s *Store) setFields(ctx context.Context, memberID string, fv ...any) error
 
 // Block marks a new or active portal blocked with a reason for the settings page.
 func (s *Store) Block(ctx context.Context, memberID, reason string) error {
-	n, err := blockPortal.Run(ctx, s.rdb, []string{keyspace.Portal(memberID)}, reason, s.now().Unix()).Int()
+	keys := []string{keyspace.Portal(memberID)}
+	n, err := blockPortal.Run(ctx, s.rdb, keys, reason, s.now().Unix()).Int()
 	if err != nil {
 		return fmt.Errorf("block portal %s: %w", memberID, err)
 	}
@@ -306,7 +308,8 @@ func (s *Store) Uninstall(ctx context.Context, memberID string) error {
 	}
 	now := s.now().Unix()
 	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.HSet(ctx, keyspace.Portal(memberID), fStatus, StatusDeleted, fUninstalledAt, now, fUpdatedAt, now)
+		pipe.HSet(ctx, keyspace.Portal(memberID), fStatus, StatusDeleted, fUninstalledAt, now,
+			fUpdatedAt, now)
 		pipe.Del(ctx, keyspace.Token(memberID), keyspace.RefreshLock(memberID))
 		return nil
 	})
@@ -382,7 +385,8 @@ func scanDelete(ctx context.Context, c redis.Cmdable, pattern string) (int, erro
 
 // PendingInstalls returns up to limit portals still new whose install page ran
 // before the given time, oldest first, with that time.
-func (s *Store) PendingInstalls(ctx context.Context, before time.Time, limit int64) ([]redis.Z, error) {
+func (s *Store) PendingInstalls(ctx context.Context, before time.Time, limit int64) (
+	[]redis.Z, error) {
 	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, keyspace.PendingInstalls(), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(before.Unix(), 10), Count: limit,
 	}).Result()

@@ -75,7 +75,8 @@ type flightCall struct {
 // do runs fn once for all callers that arrive with the same key while it runs.
 // fn runs detached from the caller's context so that one caller giving up does
 // not fail the others; each caller still stops waiting when its own ctx ends.
-func (f *flight) do(ctx context.Context, key string, fn func() (bitrix.Credentials, error)) (bitrix.Credentials, error) {
+func (f *flight) do(ctx context.Context, key string, fn func() (bitrix.Credentials, error)) (
+	bitrix.Credentials, error) {
 	f.mu.Lock()
 	if f.calls == nil {
 		f.calls = map[string]*flightCall{}
@@ -103,7 +104,8 @@ func (f *flight) do(ctx context.Context, key string, fn func() (bitrix.Credentia
 
 // refresh returns credentials newer than stale: those another caller or instance
 // stored meanwhile, or a pair it refreshes itself.
-func (s *Store) refresh(ctx context.Context, memberID string, stale bitrix.Credentials) (bitrix.Credentials, error) {
+func (s *Store) refresh(ctx context.Context, memberID string, stale bitrix.Credentials) (
+	bitrix.Credentials, error) {
 	key := memberID + "\x00" + stale.AccessToken
 	return s.flight.do(ctx, key, func() (bitrix.Credentials, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*s.cfg.LockTTL)
@@ -117,7 +119,8 @@ func (s *Store) refresh(ctx context.Context, memberID string, stale bitrix.Crede
 // refreshOnce refreshes the portal's pair under the cross-instance lock while
 // needed(state) holds; when it stops holding (another instance refreshed), it
 // returns what is stored.
-func (s *Store) refreshOnce(ctx context.Context, memberID string, needed func(state) bool) (bitrix.Credentials, error) {
+func (s *Store) refreshOnce(ctx context.Context, memberID string, needed func(state) bool) (
+	bitrix.Credentials, error) {
 	deadline := time.Now().Add(s.cfg.LockTTL + s.cfg.LockTTL/2)
 	for {
 		st, err := s.loadState(ctx, memberID)
@@ -138,7 +141,8 @@ func (s *Store) refreshOnce(ctx context.Context, memberID string, needed func(st
 			return s.refreshLocked(ctx, memberID, owner, needed)
 		}
 		if time.Now().After(deadline) {
-			return bitrix.Credentials{}, fmt.Errorf("refresh tokens of portal %s: %w", memberID, ErrRefreshBusy)
+			return bitrix.Credentials{}, fmt.Errorf("refresh tokens of portal %s: %w",
+				memberID, ErrRefreshBusy)
 		}
 		select {
 		case <-ctx.Done():
@@ -150,7 +154,8 @@ func (s *Store) refreshOnce(ctx context.Context, memberID string, needed func(st
 
 // refreshLocked holds the lock: it reads again, refreshes if still needed and
 // releases the lock.
-func (s *Store) refreshLocked(ctx context.Context, memberID, owner string, needed func(state) bool) (bitrix.Credentials, error) {
+func (s *Store) refreshLocked(ctx context.Context, memberID, owner string,
+	needed func(state) bool) (bitrix.Credentials, error) {
 	defer s.unlock(memberID, owner)
 	st, err := s.loadState(ctx, memberID)
 	if err != nil {
@@ -190,7 +195,8 @@ func (s *Store) unlock(memberID, owner string) {
 // the new pair before returning it.
 func (s *Store) rotate(ctx context.Context, memberID string, st state) (bitrix.Credentials, error) {
 	if st.tokens.RefreshToken == "" {
-		return bitrix.Credentials{}, fmt.Errorf("portal %s has no refresh token: %w", memberID, ErrInactive)
+		return bitrix.Credentials{}, fmt.Errorf("portal %s has no refresh token: %w",
+			memberID, ErrInactive)
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, s.cfg.LockTTL*2/3)
 	defer cancel()
@@ -200,7 +206,8 @@ func (s *Store) rotate(ctx context.Context, memberID string, st state) (bitrix.C
 	}
 	if m, _ := tok.Extra("member_id").(string); m != "" && m != memberID {
 		refreshes.WithLabelValues("wrong_portal").Inc()
-		return bitrix.Credentials{}, fmt.Errorf("refresh tokens of portal %s: OAuth server answered for portal %s", memberID, m)
+		return bitrix.Credentials{}, fmt.Errorf(
+			"refresh tokens of portal %s: OAuth server answered for portal %s", memberID, m)
 	}
 	pair := tokensFrom(tok, st.tokens.UserID)
 	endpoint, _ := tok.Extra("client_endpoint").(string)
@@ -230,7 +237,8 @@ func (s *Store) rotate(ctx context.Context, memberID string, st state) (bitrix.C
 }
 
 // exchange makes the refresh request through x/oauth2.
-func (s *Store) exchange(ctx context.Context, serverEndpoint, refreshToken string) (*oauth2.Token, error) {
+func (s *Store) exchange(ctx context.Context, serverEndpoint, refreshToken string) (
+	*oauth2.Token, error) {
 	conf := oauth2.Config{
 		ClientID:     s.cfg.ClientID,
 		ClientSecret: s.cfg.ClientSecret,
@@ -246,7 +254,8 @@ func (s *Store) exchange(ctx context.Context, serverEndpoint, refreshToken strin
 // tokensFrom converts an x/oauth2 token. Bitrix24 sends the absolute expiry as
 // "expires"; it is used when expires_in gave none.
 func tokensFrom(tok *oauth2.Token, userID int64) Tokens {
-	t := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, UserID: userID}
+	t := Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry,
+		UserID: userID}
 	if t.Expiry.IsZero() {
 		if exp := number(tok.Extra("expires")); exp > 0 {
 			t.Expiry = time.Unix(exp, 0)
@@ -270,7 +279,8 @@ func number(v any) int64 {
 	return 0
 }
 
-func (s *Store) storeRotated(ctx context.Context, memberID, spent string, t Tokens, endpoint string) (bool, error) {
+func (s *Store) storeRotated(ctx context.Context, memberID, spent string, t Tokens,
+	endpoint string) (bool, error) {
 	var expires int64
 	if !t.Expiry.IsZero() {
 		expires = t.Expiry.Unix()
@@ -281,7 +291,8 @@ func (s *Store) storeRotated(ctx context.Context, memberID, spent string, t Toke
 	}
 	now := s.now()
 	keys := []string{keyspace.Token(memberID), keyspace.Portal(memberID)}
-	args := []any{spent, t.AccessToken, t.RefreshToken, expires, userID, now.Unix(), endpoint, domainOf(endpoint)}
+	args := []any{spent, t.AccessToken, t.RefreshToken, expires, userID, now.Unix(),
+		endpoint, domainOf(endpoint)}
 	var n int64
 	var err error
 	for attempt := range 3 {
@@ -295,7 +306,8 @@ func (s *Store) storeRotated(ctx context.Context, memberID, spent string, t Toke
 		return false, fmt.Errorf("store rotated tokens of portal %s: %w", memberID, err)
 	}
 	if n == 1 {
-		if err := s.rdb.ZAdd(ctx, keyspace.Portals(), redis.Z{Score: float64(now.Unix()), Member: memberID}).Err(); err != nil {
+		z := redis.Z{Score: float64(now.Unix()), Member: memberID}
+		if err := s.rdb.ZAdd(ctx, keyspace.Portals(), z).Err(); err != nil {
 			s.log.Warn("keep-alive index not updated", "member_id", memberID, "error", err)
 		}
 	}
@@ -305,7 +317,8 @@ func (s *Store) storeRotated(ctx context.Context, memberID, spent string, t Toke
 // refreshFailed handles a refused refresh. invalid_grant means the refresh token
 // is spent: when Redis holds a different one now, another instance won and its
 // pair is returned; otherwise the portal is blocked.
-func (s *Store) refreshFailed(ctx context.Context, memberID string, st state, err error) (bitrix.Credentials, error) {
+func (s *Store) refreshFailed(ctx context.Context, memberID string, st state, err error) (
+	bitrix.Credentials, error) {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		refreshes.WithLabelValues("error").Inc()
@@ -323,14 +336,16 @@ func (s *Store) refreshFailed(ctx context.Context, memberID string, st state, er
 			memberID, re.ErrorCode)
 	}
 	now, lerr := s.loadState(ctx, memberID)
-	if lerr == nil && now.tokens.RefreshToken != st.tokens.RefreshToken && now.usable(memberID) == nil {
+	won := lerr == nil && now.tokens.RefreshToken != st.tokens.RefreshToken
+	if won && now.usable(memberID) == nil {
 		return now.credentials(), nil
 	}
 	if berr := s.Block(ctx, memberID, reason); berr != nil {
 		s.log.Error("portal not blocked", "member_id", memberID, "error", berr)
 	}
 	s.log.Warn("portal blocked: refresh refused", "member_id", memberID, "code", re.ErrorCode)
-	return bitrix.Credentials{}, fmt.Errorf("refresh tokens of portal %s: %s: %w", memberID, re.ErrorCode, ErrInactive)
+	return bitrix.Credentials{}, fmt.Errorf("refresh tokens of portal %s: %s: %w",
+		memberID, re.ErrorCode, ErrInactive)
 }
 
 // KeepAlive refreshes the pair of every live portal whose refresh token was last

@@ -99,7 +99,8 @@ func (s *Sessions) Verify(token string) (*Session, error) {
 		return nil, fmt.Errorf("%w: bad payload", ErrBadSession)
 	}
 	var w sessionWire
-	if err := json.Unmarshal(payload, &w); err != nil || CheckMemberID(w.MemberID) != nil || w.UserID <= 0 {
+	err = json.Unmarshal(payload, &w)
+	if err != nil || CheckMemberID(w.MemberID) != nil || w.UserID <= 0 {
 		return nil, fmt.Errorf("%w: bad payload", ErrBadSession)
 	}
 	exp := time.Unix(w.Expires, 0)

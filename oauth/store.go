@@ -83,7 +83,8 @@ func NewStore(rdb redis.UniversalClient, cfg Config, log *slog.Logger) *Store {
 		http:    cfg.HTTPClient,
 		trusted: map[string]bool{},
 	}
-	for _, u := range append(append([]string{cfg.OAuthURL}, cfg.TrustedOAuthURLs...), bitrixOAuthServers...) {
+	servers := append([]string{cfg.OAuthURL}, cfg.TrustedOAuthURLs...)
+	for _, u := range append(servers, bitrixOAuthServers...) {
 		if o := origin(u); o != "" {
 			s.trusted[o] = true
 		}
