@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +32,12 @@ type EngineRouter struct {
 	Lang func(ctx context.Context, memberID string) string
 	// Now returns the current time (nil: time.Now).
 	Now func() time.Time
+	// DirectoryTTL is how long a portal's people, as read from the portal, are
+	// reused for further leads (0: DefaultDirectoryTTL; negative: not at all).
+	DirectoryTTL time.Duration
+
+	mu     sync.Mutex // guards people
+	people map[string]cachedPeople
 }
 
 // routeRecord is what Route hands to Created through Decision.Record.
@@ -168,9 +177,46 @@ return 1
 `)
 
 // readFacts reads, in one batch, the people the settings name (with the facts they
-// need) and the owner of an existing client with the lead's phone or e-mail.
+// need) unless they were read within DirectoryTTL, and the owner of an existing
+// client with the lead's phone or e-mail.
 func (r *EngineRouter) readFacts(ctx context.Context, memberID string, needs routing.Needs,
 	dir *routing.Directory, lead *routing.Lead) error {
+	people, cached := r.cachedPeople(memberID, needs)
+	var cmds []bitrix.Command
+	if !cached {
+		cmds = peopleCommands(needs)
+	}
+	if filter := clientFilter(lead); needs.ExistingOwner && filter != nil {
+		cmds = append(cmds, bitrix.Command{ID: "client", Method: "crm.contact.list",
+			Params: map[string]any{"filter": filter, "select": []string{"ID", "ASSIGNED_BY_ID"},
+				"order": map[string]string{"ID": "ASC"}}})
+	}
+	if len(cmds) > 0 {
+		res, err := r.Clients(memberID).BatchAll(ctx, cmds, false)
+		if err != nil {
+			return fmt.Errorf("read people: %w", err)
+		}
+		if !cached {
+			people = map[int64]routing.Person{}
+			for _, id := range needs.People {
+				if p, ok := person(res, id, needs); ok {
+					people[id] = p
+				}
+			}
+			r.cachePeople(memberID, needs, people)
+		}
+		var clients []struct {
+			Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
+		}
+		if res.Decode("client", &clients) == nil && len(clients) > 0 {
+			lead.ExistingOwner = int64(clients[0].Owner)
+		}
+	}
+	maps.Copy(dir.People, people)
+	return nil
+}
+
+func peopleCommands(needs routing.Needs) []bitrix.Command {
 	var cmds []bitrix.Command
 	for _, id := range needs.People {
 		uid := strconv.FormatInt(id, 10)
@@ -185,31 +231,55 @@ func (r *EngineRouter) readFacts(ctx context.Context, memberID string, needs rou
 		cmds = append(cmds, bitrix.Command{ID: "absence", Method: "im.user.list.get",
 			Params: map[string]any{"ID": needs.People, "RESULT_TYPE": "array"}})
 	}
-	if filter := clientFilter(lead); needs.ExistingOwner && filter != nil {
-		cmds = append(cmds, bitrix.Command{ID: "client", Method: "crm.contact.list",
-			Params: map[string]any{"filter": filter, "select": []string{"ID", "ASSIGNED_BY_ID"},
-				"order": map[string]string{"ID": "ASC"}}})
-	}
-	if len(cmds) == 0 {
-		return nil
-	}
-	res, err := r.Clients(memberID).BatchAll(ctx, cmds, false)
-	if err != nil {
-		return fmt.Errorf("read people: %w", err)
-	}
-	for _, id := range needs.People {
-		if p, ok := person(res, id, needs); ok {
-			dir.People[id] = p
-		}
-	}
-	var clients []struct {
-		Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
-	}
-	if res.Decode("client", &clients) == nil && len(clients) > 0 {
-		lead.ExistingOwner = int64(clients[0].Owner)
-	}
-	return nil
+	return cmds
 }
+
+// cachedPeople returns the portal's people as last read for the same needs, when
+// that was within DirectoryTTL.
+func (r *EngineRouter) cachedPeople(memberID string,
+	needs routing.Needs) (map[int64]routing.Person, bool) {
+	if len(needs.People) == 0 {
+		return nil, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.people[memberID]
+	if !ok || r.now().After(e.expiry) || !slices.Equal(e.needs.People, needs.People) ||
+		e.needs.Absence != needs.Absence || e.needs.Timeman != needs.Timeman {
+		return nil, false
+	}
+	return e.people, true
+}
+
+func (r *EngineRouter) cachePeople(memberID string, needs routing.Needs,
+	people map[int64]routing.Person) {
+	ttl := r.DirectoryTTL
+	if ttl == 0 {
+		ttl = DefaultDirectoryTTL
+	}
+	if ttl < 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.people == nil || len(r.people) >= maxCachedPortals {
+		r.people = map[string]cachedPeople{}
+	}
+	r.people[memberID] = cachedPeople{people: people, needs: needs, expiry: r.now().Add(ttl)}
+}
+
+// cachedPeople is one portal's people as read at some time.
+type cachedPeople struct {
+	people map[int64]routing.Person
+	needs  routing.Needs
+	expiry time.Time
+}
+
+// maxCachedPortals bounds the people cache; it is emptied when full.
+const maxCachedPortals = 10_000
+
+// DefaultDirectoryTTL is how long an EngineRouter reuses a portal's people.
+const DefaultDirectoryTTL = 30 * time.Second
 
 func clientFilter(lead *routing.Lead) map[string]any {
 	switch {

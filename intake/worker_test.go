@@ -317,3 +317,28 @@ func TestRefusedLeadBecomesDeadLetter(t *testing.T) {
 		t.Errorf("portal has %d leads, want 1", b.portal.LeadCount())
 	}
 }
+
+func TestPeopleReadOncePerBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{})
+	for i := range 6 {
+		rc := b.accept(t, src, fmt.Sprintf(`{"name":"Anna %d"}`, i), "")
+		b.settled(t, src, rc.IntakeID)
+	}
+	userReads, adds := 0, 0
+	for _, r := range b.srv.Requests() {
+		for _, m := range r.Batch {
+			switch m {
+			case "user.get":
+				userReads++
+			case "crm.lead.add":
+				adds++
+			}
+		}
+	}
+	// The three people the settings name are read once; each lead costs one batch.
+	if userReads != 3 || adds != 6 {
+		t.Errorf("user.get commands %d, crm.lead.add commands %d; want 3 and 6", userReads, adds)
+	}
+}
