@@ -189,7 +189,7 @@ var fieldKeys = map[string]string{
 	"from": "schedule.from", "to": "schedule.to", "target": "rules.target", "any": "rules.match",
 	"disabled": "rules.disabled", "mode": "scope.mode", "keep_manual": "scope.keep_manual",
 	"enabled": "scope.existing_client", "conditions": "rules.field", "members": "members.person",
-	"user_id": "members.person", "kind": "target.label", "team": "rules.target", "user": "rules.target",
+	"user_id": "members.person", "kind": "target.label", "team": "diff.team_label", "user": "members.person",
 	"field": "rules.field", "op": "rules.op", "value": "rules.value", "values": "rules.value",
 	"sources": "scope.sources", "users": "scope.pick_users", "days": "schedule.days",
 }
@@ -222,15 +222,40 @@ func (l labeler) label(path string) string {
 // name.
 func (l labeler) value(path, raw string) string {
 	var s string
-	if json.Unmarshal([]byte(raw), &s) == nil {
-		return s
+	if json.Unmarshal([]byte(raw), &s) != nil {
+		s = ""
+	}
+	switch {
+	case strings.HasSuffix(path, ".strategy"):
+		return l.dict.T("strategy." + s)
+	case strings.HasSuffix(path, ".op"):
+		return l.dict.T("op." + s)
+	case strings.HasSuffix(path, ".kind"):
+		return l.dict.T("target.kind_" + s)
+	case strings.HasSuffix(path, ".team") && s != "":
+		return l.teamByID(s)
 	}
 	if strings.HasSuffix(path, "user_id") || strings.HasSuffix(path, ".user") {
 		if id, err := strconv.ParseInt(raw, 10, 64); err == nil && l.names[id] != "" {
 			return l.names[id]
 		}
 	}
+	if s != "" || raw == `""` {
+		return s
+	}
 	return raw
+}
+
+// teamByID names a team by its ID, from the newer settings first.
+func (l labeler) teamByID(id string) string {
+	for _, s := range []*routing.Settings{l.after, l.before} {
+		for _, t := range s.Teams {
+			if t.ID == id {
+				return t.Name
+			}
+		}
+	}
+	return id
 }
 
 // expandChanges splits a change that adds or removes a whole object (a new team,

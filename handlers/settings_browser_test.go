@@ -411,7 +411,7 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.clickIn("#lr-tab-intake")
 	b.typeIn("#lr-intake-name", "Landing page")
 	b.clickIn(`#lr-section-intake button[type="submit"]`)
-	b.waitIn(`#lr-intake tr[data-source]`)
+	b.waitIn(`#lr-intake tr[data-source] .lr-secret`)
 	b.shot("intake")
 
 	b.clickIn("#lr-tab-state")
@@ -420,8 +420,16 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 
 	// No scroll bars at 1280 px: the page fits the frame's width, and the frame
 	// takes the page's height.
-	evalIn[bool](b, "no horizontal overflow",
-		`document.documentElement.scrollWidth <= document.documentElement.clientWidth`)
+	evalIn[bool](b, "no scroll bars in the frame", `(() => {
+		const d = document.documentElement;
+		return d.scrollWidth <= d.clientWidth && d.scrollHeight <= d.clientHeight + 1;
+	})()`)
+	b.clickIn("#lr-tab-overview")
+	shrunk := portalEval[string](b, "frame shrinks to a shorter tab", `(() => {
+		const f = document.getElementById("app-frame");
+		return parseInt(f.style.height, 10) < 1200 ? f.style.height : "";
+	})()`)
+	t.Logf("frame height on the overview: %s", shrunk)
 
 	// The lead tab in the lead's card.
 	b.open(p.LeadFrameURL(boris.ID, leads[0]))

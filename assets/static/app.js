@@ -78,6 +78,9 @@
   }
 
   // fit asks the portal to size the frame to the page, once per burst of changes.
+  // It sends the height of the body rather than of the document (fitWindow's
+  // choice), so that the frame also shrinks when a shorter tab opens; the width
+  // stays "100%" so the frame follows the portal's layout.
   var fitTimer = null;
   function fit() {
     if (!b24) {
@@ -85,7 +88,9 @@
     }
     clearTimeout(fitTimer);
     fitTimer = setTimeout(function () {
-      b24.parent.fitWindow().catch(function () {});
+      var height = Math.ceil(document.body.getBoundingClientRect().height);
+      b24.parent.message.send("resizeWindow", { width: "100%", height: height, isSafely: true })
+        .catch(function () {});
     }, 30);
   }
 
@@ -1039,6 +1044,10 @@
 
   // ---- Intake ----
 
+  // Secrets are shown once, right after they were made: the server keeps only
+  // their hashes, and this page forgets them when it is closed.
+  var intakeSecrets = {};
+
   function renderIntake(root) {
     clear(root);
     var card = h("div", { class: "lr-card" }, h("h2", { text: t("intake.title") }),
@@ -1055,7 +1064,10 @@
         var name = h("input", { class: "lr-input lr-input-md", id: "lr-intake-name", placeholder: t("intake.name") });
         card.appendChild(h("form", { class: "lr-row", onsubmit: function (e) {
           e.preventDefault();
-          api("POST", "/intake", { name: name.value }).then(function () { renderIntake(root); }, failed);
+          api("POST", "/intake", { name: name.value }).then(function (src) {
+            intakeSecrets[src.id] = src.secret;
+            renderIntake(root);
+          }, failed);
         } }, name, h("button", { class: "lr-btn", type: "submit", text: t("intake.add") })));
       }
       fit();
@@ -1073,11 +1085,13 @@
         return h("tr", { "data-source": s.id },
           h("td", { text: s.name }),
           h("td", null, h("span", { class: "lr-mono", text: s.url }), " ", copyButton(s.url)),
-          h("td", null, s.secret ? h("span", null, h("span", { class: "lr-mono", text: s.secret }), " ", copyButton(s.secret))
+          h("td", null, intakeSecrets[s.id] ? h("span", null, h("span", { class: "lr-mono lr-secret", text: intakeSecrets[s.id] }), " ",
+            copyButton(intakeSecrets[s.id]))
             : h("span", { class: "lr-muted", text: t("intake.secret_hidden") })),
           h("td", null, canEdit ? h("button", { class: "lr-btn lr-btn-sm", type: "button", text: t("intake.rotate"),
             onclick: function () {
-              api("POST", "/intake/" + encodeURIComponent(s.id) + "/rotate").then(function () {
+              api("POST", "/intake/" + encodeURIComponent(s.id) + "/rotate").then(function (res) {
+                intakeSecrets[s.id] = res.secret;
                 flash("ok", t("intake.rotated"));
                 renderIntake(root);
               }, failed);
