@@ -2,7 +2,6 @@ package bitrixtest
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -303,7 +302,7 @@ func (p *Portal) AuthorizeCode(userID int) string {
 }
 
 func writeJSONResponse(w http.ResponseWriter, status int, body any) {
-	data, err := json.Marshal(body)
+	data, err := appendJSON(make([]byte, 0, 512), body)
 	if err != nil {
 		status = http.StatusInternalServerError
 		data = []byte(`{"error":"INTERNAL_SERVER_ERROR",` +

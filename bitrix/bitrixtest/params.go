@@ -1,7 +1,6 @@
 package bitrixtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,48 +75,7 @@ func (o *obj) isList() bool {
 }
 
 // MarshalJSON encodes o the way PHP's json_encode encodes an array.
-func (o *obj) MarshalJSON() ([]byte, error) {
-	if o == nil || len(o.keys) == 0 {
-		return []byte("[]"), nil
-	}
-	var b bytes.Buffer
-	if o.isList() {
-		b.WriteByte('[')
-		for i, k := range o.keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := writeJSON(&b, o.m[k]); err != nil {
-				return nil, err
-			}
-		}
-		b.WriteByte(']')
-		return b.Bytes(), nil
-	}
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, _ := json.Marshal(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		if err := writeJSON(&b, o.m[k]); err != nil {
-			return nil, err
-		}
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-func writeJSON(b *bytes.Buffer, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	b.Write(data)
-	return nil
-}
+func (o *obj) MarshalJSON() ([]byte, error) { return appendJSON(nil, o) }
 
 // parseForm decodes a query string with PHP bracket keys ("fields[PHONE][0][VALUE]=1",
 // "select[]=ID") into o, in the order the pairs appear.
