@@ -2,8 +2,11 @@ package bitrixtest
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -390,5 +393,31 @@ func TestDeliveryLogKeepsTheLatest(t *testing.T) {
 	}
 	if last := ds[len(ds)-1].Form.Get("data[FIELDS][ID]"); last != "10" {
 		t.Errorf("latest kept delivery is lead %s, want 10", last)
+	}
+}
+
+func TestFailedDeliveryIsNotRetried(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	var calls atomic.Int32
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	p := s.NewPortal(PortalOptions{})
+	p.RegisterApp(App{APIOnly: true})
+	tok := p.Tokens(1)
+	postJSON(t, p.ClientEndpoint(), "event.bind", tok.AccessToken,
+		map[string]any{"event": "ONCRMLEADADD", "handler": failing.URL + "/events"})
+	p.AddLead(1, nil)
+	ds := waitDeliveries(t, p, 1)
+	time.Sleep(50 * time.Millisecond) // a retry would come now
+	if ds[0].Status != 500 || ds[0].Err == "" {
+		t.Errorf("delivery = %+v, want status 500 with an error", ds[0])
+	}
+	if n := calls.Load(); n != 1 || len(p.Deliveries()) != 1 {
+		t.Errorf("handler called %d times, %d deliveries; want exactly one", n,
+			len(p.Deliveries()))
 	}
 }

@@ -3,6 +3,7 @@ package bitrixtest
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,5 +243,27 @@ func TestCORSForFramePages(t *testing.T) {
 	call := postJSON(t, in.portal.ClientEndpoint(), "profile", in.tok.AccessToken, nil)
 	if call.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("REST answer lacks Access-Control-Allow-Origin")
+	}
+}
+
+func TestBatchCountsOnceInTheBucket(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{Rate: 0.001, Burst: 2})
+	p := s.NewPortal(PortalOptions{})
+	tok := p.Tokens(1)
+	cmds := map[string]any{}
+	for i := range 10 {
+		cmds["c"+strconv.Itoa(i)] = "profile"
+	}
+	if a := postJSON(t, p.ClientEndpoint(), "batch", tok.AccessToken,
+		map[string]any{"cmd": cmds}); a.Status != 200 {
+		t.Fatalf("batch = %d %q", a.Status, a.code())
+	}
+	if a := postJSON(t, p.ClientEndpoint(), "profile", tok.AccessToken, nil); a.Status != 200 {
+		t.Errorf("second request = %d %q, want 200: the batch of 10 counts once", a.Status,
+			a.code())
+	}
+	if a := postJSON(t, p.ClientEndpoint(), "profile", tok.AccessToken, nil); a.Status != 503 {
+		t.Errorf("third request = %d, want 503 QUERY_LIMIT_EXCEEDED", a.Status)
 	}
 }
