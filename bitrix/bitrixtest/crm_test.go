@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLeadLegacyShape(t *testing.T) {
@@ -314,5 +315,24 @@ func TestTimelineAndNotifications(t *testing.T) {
 	}
 	if got := p.Notifications(2); len(got) != 1 || got[0] != "New lead for you" {
 		t.Errorf("Notifications = %v", got)
+	}
+}
+
+func TestAddLeadFromGoValues(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.NewPortal(PortalOptions{})
+	created := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	id := p.AddLead(1, map[string]any{
+		"TITLE": "old lead", "DATE_CREATE": created, "OPPORTUNITY": 99.5,
+		"EMAIL": []map[string]string{{"VALUE": "a@example.com", "VALUE_TYPE": "HOME"}},
+	})
+	lead, _ := p.Lead(id)
+	if lead["DATE_CREATE"] != "2026-03-01T09:30:00+00:00" || lead["OPPORTUNITY"] != "99.50" {
+		t.Errorf("lead = %v", lead)
+	}
+	email := lead["EMAIL"].([]any)[0].(map[string]any)
+	if email["VALUE"] != "a@example.com" || email["VALUE_TYPE"] != "HOME" {
+		t.Errorf("EMAIL = %v", email)
 	}
 }

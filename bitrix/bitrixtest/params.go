@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // obj is an ordered key/value tree node, like a PHP array: it keeps the order in which
@@ -216,6 +217,12 @@ func fromGo(v any) any {
 			m[k] = s
 		}
 		return fromGo(m)
+	case []map[string]string:
+		list := make([]any, len(t))
+		for i, e := range t {
+			list[i] = fromGo(e)
+		}
+		return list
 	case []map[string]any:
 		list := make([]any, len(t))
 		for i, e := range t {
@@ -265,6 +272,8 @@ func str(v any) string {
 		return strconv.FormatInt(t, 10)
 	case float64:
 		return strconv.FormatFloat(t, 'f', -1, 64)
+	case time.Time:
+		return t.Format(time.RFC3339)
 	case fmt.Stringer:
 		return t.String()
 	default:
