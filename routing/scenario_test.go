@@ -86,7 +86,8 @@ func (sc *scenario) randomSettings(n int) *Settings {
 		}
 	}
 	s.Default = Target{Kind: TargetTeam, Team: "t0"}
-	s.Rules = []Rule{{ID: "web", Name: "Web", Conditions: []Condition{
+	// The rule's ID has characters the script must escape in its JSON answer.
+	s.Rules = []Rule{{ID: "web \"site\" \\ \t ñ", Name: "Web", Conditions: []Condition{
 		{Field: "SOURCE_ID", Op: OpEquals, Value: "WEB"}},
 		Target: Target{Kind: TargetTeam, Team: s.Teams[teams-1].ID}}}
 	if !sc.singleTeam {
