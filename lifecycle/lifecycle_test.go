@@ -389,10 +389,7 @@ func TestUninstall(t *testing.T) {
 			if active, _ := e.store.ActivePortals(ctx); len(active) != 0 {
 				t.Errorf("active portals after uninstall = %v", active)
 			}
-			keys, err := e.rdb.Keys(ctx, keyspace.PortalPattern(p.MemberID())).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
+			keys := allKeys(t, e.rdb, keyspace.PortalPattern(p.MemberID()))
 			want := []string{keyspace.Portal(p.MemberID()), routed}
 			if clean {
 				want = []string{keyspace.Portal(p.MemberID())} // the tombstone

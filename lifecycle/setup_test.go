@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 // an HTTP receiver for the events the portal POSTs.
 type env struct {
 	srv   *bitrixtest.Server
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	store *oauth.Store
 	lc    *lifecycle.Lifecycle
 	app   string // the application's public URL
@@ -35,7 +36,7 @@ func setup(t *testing.T, faults bitrixtest.Faults) *env {
 	t.Helper()
 	srv := bitrixtest.Start(t, bitrixtest.Options{Rate: -1})
 	srv.SetFaults(faults)
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := oauth.NewStore(rdb, oauth.Config{ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret(),
 		OAuthURL: srv.OAuthURL(), LockPoll: 5 * time.Millisecond}, log)
@@ -207,4 +208,32 @@ func (e *env) countRequests(memberID, method string) int {
 		}
 	}
 	return n
+}
+
+// allKeys returns the keys matching pattern on the node, or on every master of a
+// cluster.
+func allKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	c, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		keys, err := rdb.Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex // guards keys
+	var keys []string
+	err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		ks, err := node.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

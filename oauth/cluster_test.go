@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"context"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -76,18 +75,5 @@ func TestOnCluster(t *testing.T) {
 
 func clusterKeys(t *testing.T, rdb *redis.ClusterClient, pattern string) []string {
 	t.Helper()
-	var mu sync.Mutex // guards keys
-	var keys []string
-	ctx := context.Background()
-	err := rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-		ks, err := node.Keys(ctx, pattern).Result()
-		mu.Lock()
-		keys = append(keys, ks...)
-		mu.Unlock()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
+	return allKeys(t, rdb, pattern)
 }

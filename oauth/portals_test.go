@@ -71,12 +71,9 @@ func TestThousandPortalsStayApart(t *testing.T) {
 }
 
 // assertOneSlotPerPortal checks every key of the portal carries its hash tag.
-func assertOneSlotPerPortal(t *testing.T, rdb *redis.Client, memberID string) {
+func assertOneSlotPerPortal(t *testing.T, rdb redis.UniversalClient, memberID string) {
 	t.Helper()
-	keys, err := rdb.Keys(context.Background(), "*"+memberID+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := allKeys(t, rdb, "*"+memberID+"*")
 	if len(keys) < 2 {
 		t.Fatalf("portal keys = %v, want the record and the tokens", keys)
 	}
@@ -87,23 +84,29 @@ func assertOneSlotPerPortal(t *testing.T, rdb *redis.Client, memberID string) {
 	}
 }
 
-func usedMemory(t *testing.T, rdb *redis.Client) int64 {
+// usedMemory returns Redis used_memory, summed over the masters of a cluster.
+func usedMemory(t testing.TB, rdb redis.UniversalClient) int64 {
 	t.Helper()
-	info, err := rdb.Info(context.Background(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var total int64
+	eachNode(t, rdb, func(node *redis.Client) error {
+		info, err := node.Info(context.Background(), "memory").Result()
+		if err != nil {
+			return err
+		}
+		n, err := usedMemoryOf(info)
+		total += n
+		return err
+	})
+	return total
+}
+
+func usedMemoryOf(info string) (int64, error) {
 	for _, line := range strings.Split(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
+			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	t.Fatal(fmt.Errorf("no used_memory in INFO"))
-	return 0
+	return 0, fmt.Errorf("no used_memory in INFO")
 }
 
 func TestCheckApplicationToken(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 // Redis and a Store on both.
 type bundle struct {
 	srv   *bitrixtest.Server
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	store *oauth.Store
 }
 
@@ -28,7 +28,7 @@ func setup(t testing.TB, opts bitrixtest.Options) *bundle {
 		opts.Rate = -1 // these tests count refreshes, not the bucket
 	}
 	srv := bitrixtest.Start(t, opts)
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	b := &bundle{srv: srv, rdb: rdb}
 	b.store = b.newStore(nil)
 	return b
