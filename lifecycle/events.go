@@ -17,13 +17,24 @@ func (l *Lifecycle) HandleAppEvent(ctx context.Context, ev *bitrix.Event) error 
 	if err := oauth.CheckMemberID(ev.Auth.MemberID); err != nil {
 		return fmt.Errorf("%s: %w", ev.Name, err)
 	}
+	var err error
 	switch ev.Name {
 	case bitrix.EventAppInstall, bitrix.EventAppUpdate:
-		return l.installed(ctx, ev)
+		err = l.installed(ctx, ev)
 	case bitrix.EventAppUninstall:
-		return l.uninstalled(ctx, ev)
+		err = l.uninstalled(ctx, ev)
+	default:
+		return fmt.Errorf("%s: %w", ev.Name, ErrNotAppEvent)
 	}
-	return fmt.Errorf("%s: %w", ev.Name, ErrNotAppEvent)
+	outcome := "ok"
+	switch {
+	case errors.Is(err, oauth.ErrForbidden):
+		outcome = "forbidden"
+	case err != nil:
+		outcome = "failed"
+	}
+	appEvents.WithLabelValues(ev.Name, outcome).Inc()
+	return err
 }
 
 // installed handles ONAPPINSTALL and ONAPPUPDATE. The event is trusted when it

@@ -43,6 +43,10 @@ func (l *Lifecycle) Sweep(ctx context.Context) (SweepReport, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	sweepActions.WithLabelValues("finished").Add(float64(r.Finished))
+	sweepActions.WithLabelValues("gave_up").Add(float64(r.GaveUp))
+	sweepActions.WithLabelValues("rebound").Add(float64(r.Rebound))
+	sweepActions.WithLabelValues("refreshed").Add(float64(r.Refreshed))
 	return r, errors.Join(errs...)
 }
 
