@@ -16,39 +16,57 @@ import (
 // can tell an intake lead by it.
 const Originator = "leadrouter-intake"
 
-// create makes the lead of one leased post: it decides the owner (once), adds the
-// lead (once), records the decision for the new lead and marks the post created.
-func (s *Service) create(ctx context.Context, memberID, intakeID string) error {
-	key := keyspace.IntakeRecord(memberID, intakeID)
-	rec, err := s.rdb.HGetAll(ctx, key).Result()
+// job is one leased post on its way to becoming a lead.
+type job struct {
+	entryID, intakeID string
+	key               string // the post's record
+	rec               map[string]string
+	src               *Source
+	decision          Decision
+	fields            map[string]any // crm.lead.add fields, owner included
+	leadID            int64
+	err               error
+}
+
+// prepare reads the post and decides its owner (once). When an earlier attempt may
+// have created the lead already (its answer was lost), it looks the lead up by
+// ORIGIN_ID.
+func (s *Service) prepare(ctx context.Context, memberID string, j *job) error {
+	rec, err := s.rdb.HGetAll(ctx, j.key).Result()
 	if err != nil {
 		return fmt.Errorf("read intake post: %w", err)
 	}
+	j.rec = rec
 	var lead Lead
 	if err := json.Unmarshal([]byte(rec["lead"]), &lead); err != nil {
 		return permanent{fmt.Errorf("decode intake lead: %w", err)}
 	}
-	src := &Source{ID: rec["source"], Name: rec["source_name"],
+	j.src = &Source{ID: rec["source"], Name: rec["source_name"],
 		Options: Options{CRMSource: rec["crm_source"]}}
 	client := s.clients(memberID)
+	j.decision, err = s.decision(ctx, memberID, j.intakeID, rec, &lead, j.src, client)
+	if err != nil {
+		return err
+	}
+	j.fields = lead.Fields(j.src, j.decision.Owner)
+	if rec["adding"] != "" {
+		j.leadID, err = findLead(ctx, client, j.intakeID)
+	}
+	return err
+}
 
-	d, err := s.decision(ctx, memberID, intakeID, rec, &lead, src, client)
-	if err != nil {
-		return err
+// complete records the decision for the created lead and marks the post created.
+func (s *Service) complete(ctx context.Context, memberID string, j *job) error {
+	if err := s.router.Created(ctx, memberID, j.leadID, j.decision); err != nil {
+		return fmt.Errorf("record decision for lead %d: %w", j.leadID, err)
 	}
-	leadID, err := s.addLead(ctx, key, rec, lead.Fields(src, d.Owner), intakeID, d.Reason, client)
-	if err != nil {
-		return err
-	}
-	if err := s.router.Created(ctx, memberID, leadID, d); err != nil {
-		return fmt.Errorf("record decision for lead %d: %w", leadID, err)
-	}
-	if err := s.finish(ctx, key, leadID, d.Owner); err != nil {
+	if err := s.finish(ctx, j.key, j.leadID, j.decision.Owner); err != nil {
 		return err
 	}
 	postsCreated.Inc()
-	s.log.Info("intake lead created", "member_id", memberID, "intake_id", intakeID,
-		"source_id", src.ID, "lead_id", leadID, "owner", d.Owner, "rule", d.Rule)
+	s.log.Info("intake lead created", "member_id", memberID, "intake_id", j.intakeID,
+		"source_id", j.src.ID, "lead_id", j.leadID, "owner", j.decision.Owner,
+		"rule", j.decision.Rule)
 	return nil
 }
 
@@ -145,44 +163,92 @@ func activeUser(ctx context.Context, client Caller, id int64) (bool, error) {
 	return false, nil
 }
 
-// addLead creates the lead with crm.lead.add and writes the decision's reason on
-// its timeline, in one batch. When an earlier attempt may have created the lead
-// already (its answer was lost), it looks the lead up by ORIGIN_ID first.
-func (s *Service) addLead(ctx context.Context, key string, rec map[string]string,
-	fields map[string]any, intakeID, reason string, client Caller) (int64, error) {
-	if rec["adding"] != "" {
-		id, err := findLead(ctx, client, intakeID)
-		if err != nil || id > 0 {
-			return id, err
+// leadsPerBatch is how many leads one REST batch adds: two commands each (the lead
+// and its timeline comment), within the batch's 50.
+const leadsPerBatch = 25
+
+// addLeads creates the leads of the prepared jobs that have none yet, each with the
+// decision's reason on its timeline, leadsPerBatch to a REST batch. Each job gets
+// its lead ID or its error.
+func (s *Service) addLeads(ctx context.Context, memberID string, jobs []*job) {
+	var todo []*job
+	for _, j := range jobs {
+		if j.err == nil && j.leadID == 0 {
+			todo = append(todo, j)
 		}
 	}
-	if err := s.rdb.HSet(ctx, key, "adding", 1).Err(); err != nil {
-		return 0, fmt.Errorf("mark intake lead adding: %w", err)
+	client := s.clients(memberID)
+	for start := 0; start < len(todo); start += leadsPerBatch {
+		chunk := todo[start:min(start+leadsPerBatch, len(todo))]
+		if err := s.markAdding(ctx, chunk); err != nil {
+			fail(chunk, err)
+			continue
+		}
+		res, err := client.Batch(ctx, addCommands(chunk), false)
+		if err != nil {
+			fail(chunk, fmt.Errorf("add intake leads: %w", err))
+			continue
+		}
+		for i, j := range chunk {
+			j.leadID, j.err = addedLead(res, i)
+			if err := res.Err("n" + strconv.Itoa(i)); j.err == nil && err != nil {
+				s.log.Warn("write intake lead reason", "member_id", memberID,
+					"lead_id", j.leadID, "error", err)
+			}
+		}
 	}
-	fields["ORIGINATOR_ID"] = Originator
-	fields["ORIGIN_ID"] = intakeID
-	cmds := []bitrix.Command{{ID: "add", Method: "crm.lead.add", Params: map[string]any{
-		"fields": fields, "params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}}}
-	if reason != "" {
-		cmds = append(cmds, bitrix.Command{ID: "note", Method: "crm.timeline.comment.add",
-			Params: map[string]any{"fields": map[string]any{"ENTITY_ID": "$result[add]",
-				"ENTITY_TYPE": "lead", "COMMENT": "LeadRouter: " + reason}}})
+}
+
+// markAdding notes on each post, before its lead is added, that the lead may exist
+// from now on.
+func (s *Service) markAdding(ctx context.Context, jobs []*job) error {
+	p := s.rdb.Pipeline()
+	for _, j := range jobs {
+		p.HSet(ctx, j.key, "adding", 1)
 	}
-	res, err := client.Batch(ctx, cmds, true)
-	if err != nil {
-		return 0, fmt.Errorf("add intake lead: %w", err)
+	if _, err := p.Exec(ctx); err != nil {
+		return fmt.Errorf("mark intake leads adding: %w", err)
 	}
-	if err := res.Err("add"); err != nil {
+	return nil
+}
+
+// addCommands are a chunk's crm.lead.add ("a<i>") and timeline ("n<i>") commands.
+func addCommands(chunk []*job) []bitrix.Command {
+	cmds := make([]bitrix.Command, 0, 2*len(chunk))
+	for i, j := range chunk {
+		n := strconv.Itoa(i)
+		j.fields["ORIGINATOR_ID"] = Originator
+		j.fields["ORIGIN_ID"] = j.intakeID
+		cmds = append(cmds, bitrix.Command{ID: "a" + n, Method: "crm.lead.add",
+			Params: map[string]any{"fields": j.fields,
+				"params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}})
+		if j.decision.Reason != "" {
+			cmds = append(cmds, bitrix.Command{ID: "n" + n, Method: "crm.timeline.comment.add",
+				Params: map[string]any{"fields": map[string]any{
+					"ENTITY_ID": "$result[a" + n + "]", "ENTITY_TYPE": "lead",
+					"COMMENT": "LeadRouter: " + j.decision.Reason}}})
+		}
+	}
+	return cmds
+}
+
+// addedLead reads the ID of the lead command "a<i>" added.
+func addedLead(res *bitrix.BatchResult, i int) (int64, error) {
+	cmd := "a" + strconv.Itoa(i)
+	if err := res.Err(cmd); err != nil {
 		return 0, fmt.Errorf("add intake lead: %w", err)
 	}
 	var id bitrix.ID
-	if err := res.Decode("add", &id); err != nil || id <= 0 {
+	if err := res.Decode(cmd, &id); err != nil || id <= 0 {
 		return 0, fmt.Errorf("add intake lead: answer without an ID: %v", err)
 	}
-	if err := res.Err("note"); err != nil {
-		s.log.Warn("write intake lead reason", "lead_id", int64(id), "error", err)
-	}
 	return int64(id), nil
+}
+
+func fail(jobs []*job, err error) {
+	for _, j := range jobs {
+		j.err = err
+	}
 }
 
 // findLead returns the lead created for intakeID, or zero.

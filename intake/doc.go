@@ -52,7 +52,8 @@
 // SOURCE_DESCRIPTION), saves the decision so a retry does not spend a second turn,
 // creates the lead with crm.lead.add (ASSIGNED_BY_ID set, ORIGINATOR_ID and
 // ORIGIN_ID naming the post so a retry after a lost answer finds the lead instead of
-// adding another), and tells Router the lead's ID, so the pipeline takes the lead's
+// adding another) with the decision's reason on its timeline — up to 25 leads in
+// one REST batch — and tells Router the lead's ID, so the pipeline takes the lead's
 // ONCRMLEADADD as already routed. Failures the portal may get over (rate limits,
 // outages, expired tokens) are retried with growing waits; a post abandoned by a
 // crashed worker is claimed by another; a refusal of the lead itself, or too many

@@ -32,7 +32,7 @@ const (
 // bundle is a running intake: real Redis, the fake portal with the app installed,
 // routing with a round-robin team and one rule, and the Service's workers.
 type bundle struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	srv    *bitrixtest.Server
 	portal *bitrixtest.Portal
 	store  *Store
@@ -45,7 +45,7 @@ type bundle struct {
 func setup(t *testing.T, start bool) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	b := &bundle{rdb: redistest.Start(t).Client(t), logs: &syncBuffer{}}
+	b := &bundle{rdb: redistest.New(t), logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b.srv = bitrixtest.Start(t, bitrixtest.Options{Rate: -1})
 	b.portal = b.srv.NewPortal(bitrixtest.PortalOptions{Users: []bitrixtest.User{

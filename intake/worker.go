@@ -61,14 +61,7 @@ func (s *Service) drain(ctx context.Context, memberID string, score float64) {
 			}
 			return
 		}
-		progressed := false
-		for _, e := range entries {
-			id, _ := e.Values["id"].(string)
-			if s.process(ctx, memberID, e.ID, id) {
-				progressed = true
-			}
-		}
-		if !progressed {
+		if !s.process(ctx, memberID, entries) {
 			break
 		}
 	}
@@ -164,31 +157,68 @@ redis.call('HSET', KEYS[1], 'lease', ARGV[2])
 return 1
 `)
 
-// process works on one stream entry and reports whether it was settled (created,
-// dead or gone) so that the entry left the stream.
-func (s *Service) process(ctx context.Context, memberID, entryID, intakeID string) bool {
+// process works on a batch of the portal's stream entries: it leases the posts that
+// are due, decides their owners, creates their leads with one REST batch and settles
+// each. It reports whether any entry left the stream.
+func (s *Service) process(ctx context.Context, memberID string, entries []redis.XMessage) bool {
+	progressed := false
+	var jobs []*job
+	for _, e := range entries {
+		intakeID, _ := e.Values["id"].(string)
+		switch s.lease(ctx, memberID, intakeID) {
+		case leaseGone:
+			progressed = s.ack(ctx, memberID, e.ID) == nil || progressed
+		case leaseTaken:
+			jobs = append(jobs, &job{entryID: e.ID, intakeID: intakeID,
+				key: keyspace.IntakeRecord(memberID, intakeID)})
+		}
+	}
+	if len(jobs) == 0 {
+		return progressed
+	}
+	for _, j := range jobs {
+		j.err = s.prepare(ctx, memberID, j)
+	}
+	s.addLeads(ctx, memberID, jobs)
+	for _, j := range jobs {
+		if j.err == nil {
+			j.err = s.complete(ctx, memberID, j)
+		}
+		if j.err == nil {
+			progressed = s.ack(ctx, memberID, j.entryID) == nil || progressed
+			continue
+		}
+		progressed = s.failed(ctx, memberID, j.entryID, j.intakeID, j.err) || progressed
+	}
+	return progressed
+}
+
+// Lease outcomes.
+const (
+	leaseGone  = iota // the post is finished or its record gone: acknowledge it
+	leaseTaken        // this worker may work on the post now
+	leaseLater        // another worker has it, or its next attempt is not due
+)
+
+// lease takes the post's lease for this worker.
+func (s *Service) lease(ctx context.Context, memberID, intakeID string) int {
 	now := s.now()
-	lease, err := leaseScript.Run(ctx, s.rdb,
+	n, err := leaseScript.Run(ctx, s.rdb,
 		[]string{keyspace.IntakeRecord(memberID, intakeID)},
 		now.UnixMilli(), now.Add(s.cfg.Lease).UnixMilli()).Int()
-	if err != nil {
+	switch {
+	case err != nil:
 		if !errors.Is(err, context.Canceled) {
 			s.log.Warn("lease intake post", "member_id", memberID, "intake_id", intakeID,
 				"error", err)
 		}
-		return false
+		return leaseLater
+	case n == -1 || n == 0:
+		return leaseGone
+	case n == 1:
+		return leaseTaken
 	}
-	switch lease {
-	case -1, 0:
-		return s.ack(ctx, memberID, entryID) == nil
-	case 2, 3:
-		return false
-	}
-	err = s.create(ctx, memberID, intakeID)
-	if err == nil {
-		return s.ack(ctx, memberID, entryID) == nil
-	}
-	return s.failed(ctx, memberID, entryID, intakeID, err)
+	return leaseLater
 }
 
 // ack takes a settled entry off the stream.

@@ -342,3 +342,35 @@ func TestPeopleReadOncePerBurst(t *testing.T) {
 		t.Errorf("user.get commands %d, crm.lead.add commands %d; want 3 and 6", userReads, adds)
 	}
 }
+
+func TestBurstCreatedInFewBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{RatePerMinute: 100})
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, b.accept(t, src, fmt.Sprintf(`{"name":"Anna %d"}`, i), "").IntakeID)
+	}
+	b.svc.Start(context.Background())
+	owners := map[int64]int{}
+	for _, id := range ids {
+		rc := b.settled(t, src, id)
+		owners[owner(b.lead(t, rc.LeadID))]++
+	}
+	calls := 0
+	for _, r := range b.srv.Requests() {
+		for _, m := range r.Batch {
+			if m == "crm.lead.add" {
+				calls++
+				break
+			}
+		}
+	}
+	// The workers take 20 posts at a time: two REST calls add all 30 leads.
+	if calls != 2 || b.portal.LeadCount() != 30 {
+		t.Errorf("%d REST calls added %d leads, want 2 and 30", calls, b.portal.LeadCount())
+	}
+	if owners[ann] != 15 || owners[bob] != 15 {
+		t.Errorf("owners = %v, want 15 each for Ann and Bob", owners)
+	}
+}
