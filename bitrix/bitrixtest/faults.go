@@ -17,6 +17,9 @@ type Faults struct {
 	// Error5xxAfter runs the call and then answers 500, so the caller cannot know
 	// whether it took effect.
 	Error5xxAfter float64
+	// OAuthError5xx answers a token request with a 503 from the OAuth server, before
+	// any token is used up.
+	OAuthError5xx float64
 	// QueryLimit answers 503 QUERY_LIMIT_EXCEEDED whatever the bucket says.
 	QueryLimit float64
 	// OperationLimit answers 429 OPERATION_TIME_LIMIT, reset a minute later.

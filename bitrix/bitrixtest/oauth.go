@@ -163,6 +163,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) token(r *http.Request) (int, map[string]any) {
+	if s.faults.draw(func(f *Faults) float64 { return f.OAuthError5xx }) {
+		return oauthError(http.StatusServiceUnavailable, "temporarily_unavailable",
+			"Service temporarily unavailable")
+	}
 	if err := r.ParseForm(); err != nil {
 		return oauthError(http.StatusBadRequest, "invalid_request", "Malformed request")
 	}

@@ -133,3 +133,19 @@ func TestOAuthServerAppInfo(t *testing.T) {
 		t.Errorf("app.info with unknown token = %d %q", bad.Status, bad.code())
 	}
 }
+
+func TestOAuthServerFault(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.NewPortal(PortalOptions{})
+	tok := p.Tokens(1)
+	s.SetFaults(Faults{Seed: 1, OAuthError5xx: 1})
+	if a := refresh(t, s, tok.RefreshToken, false); a.Status != 503 {
+		t.Errorf("refresh under the fault = %d, want 503", a.Status)
+	}
+	s.SetFaults(Faults{})
+	if a := refresh(t, s, tok.RefreshToken, false); a.Status != 200 {
+		t.Errorf("refresh after the fault = %d %s, want 200: the token was not used up",
+			a.Status, a.Raw)
+	}
+}
