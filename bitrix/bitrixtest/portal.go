@@ -34,6 +34,10 @@ type PortalOptions struct {
 	Burst int
 	// Location is the portal's time zone for dates in CRM answers (default UTC).
 	Location *time.Location
+	// LegacyFrameForm makes OpenForm leave out SERVER_ENDPOINT, APPLICATION_TOKEN and
+	// APPLICATION_SCOPE, as the portal page template of 2021 and real recorded requests
+	// do (current docs list them).
+	LegacyFrameForm bool
 }
 
 // User is an employee of a portal.
@@ -96,10 +100,11 @@ type appState struct {
 
 // Portal is one Bitrix24 portal on the server. It is safe for concurrent use.
 type Portal struct {
-	srv      *Server
-	memberID string
-	lang     string
-	loc      *time.Location
+	srv         *Server
+	memberID    string
+	lang        string
+	loc         *time.Location
+	legacyFrame bool
 
 	tokenGen        atomic.Uint64 // bumped by ExpireAccessTokens
 	installGen      atomic.Uint64 // bumped by Uninstall: every token dies
@@ -136,10 +141,11 @@ var slugUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
 // NewPortal creates a portal with a random 32-hex member_id.
 func (s *Server) NewPortal(opts PortalOptions) *Portal {
 	p := &Portal{
-		srv:      s,
-		memberID: randomHex(16),
-		lang:     opts.Lang,
-		loc:      opts.Location,
+		srv:         s,
+		memberID:    randomHex(16),
+		lang:        opts.Lang,
+		loc:         opts.Location,
+		legacyFrame: opts.LegacyFrameForm,
 	}
 	if p.lang == "" {
 		p.lang = "en"
@@ -528,6 +534,11 @@ func (p *Portal) OpenForm(userID int, placement string, options map[string]any) 
 		"member_id":         {p.memberID},
 		"status":            {"L"},
 		"PLACEMENT":         {placement},
+	}
+	if p.legacyFrame {
+		body.Del("SERVER_ENDPOINT")
+		body.Del("APPLICATION_TOKEN")
+		body.Del("APPLICATION_SCOPE")
 	}
 	if len(options) > 0 {
 		data, _ := json.Marshal(stringIDs(options))

@@ -218,3 +218,19 @@ func TestOpenForm(t *testing.T) {
 		t.Errorf("main page body = %v", def)
 	}
 }
+
+func TestLegacyFrameForm(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.NewPortal(PortalOptions{LegacyFrameForm: true})
+	p.RegisterApp(App{HandlerURL: "http://app.example/app"})
+	_, body := p.OpenForm(1, "DEFAULT", nil)
+	for _, k := range []string{"SERVER_ENDPOINT", "APPLICATION_TOKEN", "APPLICATION_SCOPE"} {
+		if body.Has(k) {
+			t.Errorf("legacy form carries %s", k)
+		}
+	}
+	if body.Get("AUTH_ID") == "" || body.Get("member_id") != p.MemberID() {
+		t.Errorf("legacy form = %v", body)
+	}
+}
