@@ -324,3 +324,41 @@ func TestUntrustedServerEndpointNeverGetsTheSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestRefreshWaitsForAnotherInstancesLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bitrixtest.Options{})
+	ctx := context.Background()
+	p := b.portal(t, "locked")
+	store := b.newStore(func(c *oauth.Config) { c.LockTTL = 300 * time.Millisecond })
+	lock := keyspace.RefreshLock(p.MemberID())
+
+	// An instance that died holding the lock: its lock expires and the refresh goes on.
+	if err := b.rdb.Set(ctx, lock, "dead-instance", 200*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.ExpireAccessTokens()
+	if err := store.Client(p.MemberID()).Call(ctx, "profile", nil, &profile{}); err != nil {
+		t.Fatalf("call after a dead instance's lock expired: %v", err)
+	}
+	if n, invalid := b.tokenRequests(); n != 1 || invalid != 0 {
+		t.Errorf("refresh requests = %d (invalid_grant %d), want 1", n, invalid)
+	}
+
+	// A lock that never goes away: the caller gives up with ErrRefreshBusy and
+	// nothing is spent.
+	if err := b.rdb.Set(ctx, lock, "stuck-instance", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.ExpireAccessTokens()
+	err := store.Client(p.MemberID()).Call(ctx, "profile", nil, &profile{})
+	if !errors.Is(err, oauth.ErrRefreshBusy) {
+		t.Errorf("call while the lock is stuck: %v, want ErrRefreshBusy", err)
+	}
+	if n, _ := b.tokenRequests(); n != 1 {
+		t.Errorf("refresh requests = %d, want still 1", n)
+	}
+	if owner, _ := b.rdb.Get(ctx, lock).Result(); owner != "stuck-instance" {
+		t.Errorf("another instance's lock was released: owner %q", owner)
+	}
+}
