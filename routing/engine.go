@@ -68,18 +68,19 @@ const (
 
 // Decision is the engine's answer for one lead.
 type Decision struct {
-	Outcome Outcome
-	UserID  int64
+	Outcome Outcome `json:"outcome"`
+	UserID  int64   `json:"user_id,omitempty"`
 	// RuleID is the rule that matched, "" for the default target.
-	RuleID string
+	RuleID string `json:"rule_id,omitempty"`
 	// TeamID is the team the person was chosen from, "" for a fixed person or an
-	// existing client's owner outside the teams.
-	TeamID          string
-	Trace           Trace
-	SettingsVersion int
+	// existing client's owner.
+	TeamID string `json:"team_id,omitempty"`
+	Trace  Trace  `json:"trace"`
+	// SettingsVersion is the version decided under; 0 in a simulation.
+	SettingsVersion int `json:"settings_version"`
 	// Repeated reports that the lead had been decided before and this is that
 	// decision; no turn was spent.
-	Repeated bool
+	Repeated bool `json:"repeated,omitempty"`
 }
 
 // ErrNoLeadID is returned by Decide for a lead without an ID: its decision could not

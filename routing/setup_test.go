@@ -29,7 +29,7 @@ func backends(t *testing.T) map[string]redis.UniversalClient {
 	t.Cleanup(func() { mini.Close() })
 	return map[string]redis.UniversalClient{
 		"miniredis": mini,
-		"redis":     redistest.Start(t).Client(t),
+		"redis":     redistest.New(t),
 	}
 }
 

@@ -31,7 +31,9 @@ type Report struct {
 
 // Simulate runs the leads through draft settings without touching live state: it
 // starts from a copy of the portal's rotation ledger and decides each lead with the
-// same algorithm as the decision script, in memory. A lead's time is its DATE_CREATE
+// same algorithm as the decision script, in memory. A lead seen twice is decided once,
+// except leads without an ID (made up on the settings page), which are all distinct.
+// A lead's time is its DATE_CREATE
 // field when that parses (RFC 3339, as Bitrix24 writes it), otherwise now. Random
 // teams draw from a generator seeded by the leads, so a run can be repeated.
 func (e *Engine) Simulate(ctx context.Context, memberID string, draft *Settings, leads []Lead,
@@ -62,7 +64,7 @@ func simulate(s *Settings, l ledger, leads []Lead, dir Directory, now time.Time)
 	decided := map[int64]Decision{}
 	for i := range leads {
 		ld := &leads[i]
-		if d, ok := decided[ld.ID]; ok {
+		if d, ok := decided[ld.ID]; ok && ld.ID != 0 {
 			d.Repeated = true
 			rep.Decisions = append(rep.Decisions, d)
 			continue

@@ -135,3 +135,18 @@ func TestSimulationIsRepeatable(t *testing.T) {
 		t.Errorf("weight 3 of 5 got %d of 200 random leads: %s", a, fmt.Sprint(reports[0]))
 	}
 }
+
+// TestSimulateLeadsWithoutID treats made-up leads without IDs as distinct leads.
+func TestSimulateLeadsWithoutID(t *testing.T) {
+	t.Parallel()
+	e, _ := miniEngine(t)
+	leads := make([]Lead, 6)
+	rep, err := e.Simulate(context.Background(), portal, oneTeam(RoundRobin, 1, 2, 3), leads,
+		people("A", "B", "C"), monday10)
+	if err != nil {
+		t.Fatalf("Simulate() error = %v", err)
+	}
+	if want := map[int64]int{1: 2, 2: 2, 3: 2}; !cmp.Equal(rep.PerPerson, want) {
+		t.Errorf("per person = %v, want %v", rep.PerPerson, want)
+	}
+}
