@@ -21,14 +21,16 @@ func Tag(memberID string) string { return "{" + memberID + "}" }
 
 // ---- Portals and tokens (oauth) ----
 
-// Portals is a sorted set of every known member_id, scored by the Unix time of the
-// portal's last successful token refresh. Written by oauth on install and refresh;
-// read by the keep-alive and reconciliation sweeps. No TTL.
+// Portals is a sorted set of the member_ids of live portals (new or active), scored
+// by the Unix time their token pair was last stored (install or refresh). Written
+// by oauth, which removes blocked and deleted portals; read by the keep-alive and
+// reconciliation sweeps. No TTL.
 func Portals() string { return "lr:portals" }
 
 // Portal is a hash holding one portal's record: status, domain, endpoints,
-// application token, scope, version, language and timestamps. Written and read by
-// oauth; deleted on uninstall with CLEAN=1. No TTL.
+// application token, scope, version, language, installing user, timestamps and
+// the last error. Written and read by oauth; on uninstall with CLEAN=1 it is
+// replaced by a tombstone (status deleted, times). No TTL.
 func Portal(memberID string) string { return tagged(memberID) + "portal" }
 
 // Token is a hash holding the portal's install OAuth pair (access_token,

@@ -15,6 +15,9 @@
 // SweepInterval (one instance at a time, by a Redis lock) until Stop; Sweep runs
 // one round. OnUninstall lets other parts stop their work for a portal and drop
 // data they keep outside its keys.
+//
+// Deviation from the team contract: Bind returns a *BindReport (what is bound,
+// what it added) besides the error, for the install page to show.
 package lifecycle
 
 import (
