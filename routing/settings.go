@@ -224,6 +224,9 @@ func (s *Settings) Needs() Needs {
 	}
 	add(s.Default.User)
 	n.Absence = len(n.People) > 0
+	for _, id := range s.Scope.Users {
+		add(id) // only named in the trace of a lead left alone
+	}
 	n.ExistingOwner = s.ExistingClient.Enabled
 	slices.Sort(n.People)
 	return n

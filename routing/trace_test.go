@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +283,48 @@ func TestTraceTells(t *testing.T) {
 			}
 			if got := dec.Trace.Text("de"); got != tt.en {
 				t.Errorf("Text(de) = %q, want the English text", got)
+			}
+		})
+	}
+}
+
+// TestTraceSaysHow checks the words for each way of choosing, in both languages.
+func TestTraceSaysHow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		strategy string
+		ledger   ledger
+		en, ru   string
+	}{
+		{Weighted, ledger{}, "by weighted share", "по весам"},
+		{Random, ledger{}, "drawn at random", "случайный выбор"},
+		{LeastLoaded, ledger{"u1": "0:0:0:0:4"}, "fewest open leads (4)",
+			"меньше всего открытых лидов (4)"},
+		{LongestWaiting, ledger{}, "waiting longest (no leads yet)",
+			"дольше всех без лидов (лидов ещё не было)"},
+		{LongestWaiting, ledger{"u1": "0:" + strconv.FormatInt(monday10.Add(-30*time.Minute).
+			UnixMilli(), 10) + ":0:0:0"}, "waiting longest (last lead 7 December 12:30)",
+			"дольше всех без лидов (последний — 7 декабря 12:30)"},
+		{FirstAvailable, ledger{}, "first available, number 1 in priority order",
+			"первый доступный, № 1 по приоритету"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.en, func(t *testing.T) {
+			s := oneTeam(tt.strategy, 1)
+			dir := people("Anna")
+			p := dir.People[1]
+			p.TimeZone = "Europe/Moscow" // times are written in the person's zone
+			dir.People[1] = p
+			d := simulateOne(s, tt.ledger, &Lead{ID: 1}, dir, monday10, nil, sequence(0.5))
+			en := "Assigned to Anna: " + tt.en + " in team “Sales”; no rule matched, " +
+				"the default applied."
+			if got := d.Trace.Text("en"); got != en {
+				t.Errorf("Text(en) = %q, want %q", got, en)
+			}
+			ru := "Ответственный: Anna — " + tt.ru + " в команде «Sales»; ни одно правило " +
+				"не подошло, действует вариант по умолчанию."
+			if got := d.Trace.Text("ru-RU"); got != ru {
+				t.Errorf("Text(ru) = %q, want %q", got, ru)
 			}
 		})
 	}

@@ -91,6 +91,11 @@ func (v *validator) scope(sc *Scope) {
 		if len(sc.Users) == 0 {
 			v.add("scope.users", "Choose the user that new leads arrive assigned to.")
 		}
+		for i, id := range sc.Users {
+			if id <= 0 {
+				v.add(fmt.Sprintf("scope.users[%d]", i), "Choose a user.")
+			}
+		}
 	default:
 		v.add("scope.mode", "Choose which leads to route: all, some sources, "+
 			"or those assigned to a given user.")
