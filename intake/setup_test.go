@@ -41,11 +41,18 @@ type bundle struct {
 	logs   *syncBuffer
 }
 
-// setup starts everything; start=false leaves the workers stopped.
+// setup starts everything on a Redis of redistest.New; start=false leaves the
+// workers stopped.
 func setup(t *testing.T, start bool) *bundle {
 	t.Helper()
+	return setupOn(t, redistest.New(t), start)
+}
+
+// setupOn starts everything on rdb.
+func setupOn(t *testing.T, rdb redis.UniversalClient, start bool) *bundle {
+	t.Helper()
 	ctx := context.Background()
-	b := &bundle{rdb: redistest.New(t), logs: &syncBuffer{}}
+	b := &bundle{rdb: rdb, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b.srv = bitrixtest.Start(t, bitrixtest.Options{Rate: -1})
 	b.portal = b.srv.NewPortal(bitrixtest.PortalOptions{Users: []bitrixtest.User{

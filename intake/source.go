@@ -150,11 +150,12 @@ func (s *Store) Create(ctx context.Context, memberID, name string,
 	now := s.now().UTC().Truncate(time.Millisecond)
 	src := &Source{ID: newID(16), MemberID: memberID, Name: name, Options: opts,
 		CreatedAt: now, RotatedAt: now, secretHash: hashSecret(secret)}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keyspace.IntakeSource(src.ID), src.record())
-		p.SAdd(ctx, keyspace.IntakeSources(memberID), src.ID)
-		return nil
-	})
+	// The two keys live in different slots: the source first, so that a failure
+	// leaves at most an unlisted source whose secret nobody saw.
+	err = s.rdb.HSet(ctx, keyspace.IntakeSource(src.ID), src.record()).Err()
+	if err == nil {
+		err = s.rdb.SAdd(ctx, keyspace.IntakeSources(memberID), src.ID).Err()
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("create intake source for portal %s: %w", memberID, err)
 	}
@@ -229,11 +230,11 @@ func (s *Store) Revoke(ctx context.Context, memberID, id string) error {
 	if _, err := s.owned(ctx, memberID, id); err != nil {
 		return err
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, keyspace.IntakeSource(id))
-		p.SRem(ctx, keyspace.IntakeSources(memberID), id)
-		return nil
-	})
+	// The source first: once it is gone, its URL is dead and List skips it.
+	err := s.rdb.Del(ctx, keyspace.IntakeSource(id)).Err()
+	if err == nil {
+		err = s.rdb.SRem(ctx, keyspace.IntakeSources(memberID), id).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("revoke intake source %s: %w", id, err)
 	}
