@@ -48,7 +48,7 @@ func newIntakeStack(t *testing.T, wait time.Duration) *intakeStack {
 func buildIntakeStack(t *testing.T, wait time.Duration, pipeline bool) *intakeStack {
 	t.Helper()
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fake := bitrixtest.Start(t, bitrixtest.Options{Rate: -1})
 	portal := fake.NewPortal(bitrixtest.PortalOptions{Users: []bitrixtest.User{
