@@ -71,7 +71,8 @@ func session(c *gin.Context) *oauth.Session { return SessionFrom(c) }
 
 // checkReader reports an error unless the user may read the portal's settings:
 // administrators always, others when an administrator allowed them.
-func (s *Settings) checkReader(ctx context.Context, memberID string, userID int64, admin bool) error {
+func (s *Settings) checkReader(ctx context.Context, memberID string, userID int64,
+	admin bool) error {
 	if admin {
 		return nil
 	}

@@ -189,9 +189,10 @@ var fieldKeys = map[string]string{
 	"from": "schedule.from", "to": "schedule.to", "target": "rules.target", "any": "rules.match",
 	"disabled": "rules.disabled", "mode": "scope.mode", "keep_manual": "scope.keep_manual",
 	"enabled": "scope.existing_client", "conditions": "rules.field", "members": "members.person",
-	"user_id": "members.person", "kind": "target.label", "team": "diff.team_label", "user": "members.person",
-	"field": "rules.field", "op": "rules.op", "value": "rules.value", "values": "rules.value",
-	"sources": "scope.sources", "users": "scope.pick_users", "days": "schedule.days",
+	"user_id": "members.person", "kind": "target.label", "team": "diff.team_label",
+	"user": "members.person", "field": "rules.field", "op": "rules.op", "value": "rules.value",
+	"values": "rules.value", "sources": "scope.sources", "users": "scope.pick_users",
+	"days": "schedule.days",
 }
 
 func (l labeler) label(path string) string {

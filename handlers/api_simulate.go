@@ -165,7 +165,8 @@ func leadFromRow(r map[string]json.RawMessage) routing.Lead {
 // trialReport writes a simulation for the page.
 func trialReport(r *routing.Report, leads []routing.Lead, settings *routing.Settings,
 	dir routing.Directory, lang string) trialView {
-	out := trialView{Held: r.Held, NotRouted: r.NotRouted, People: []trialPerson{}, Leads: []trialLead{}}
+	out := trialView{Held: r.Held, NotRouted: r.NotRouted, People: []trialPerson{},
+		Leads: []trialLead{}}
 	name := func(id int64) string {
 		if p, ok := dir.People[id]; ok && p.Name != "" {
 			return p.Name

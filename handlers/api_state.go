@@ -50,7 +50,8 @@ func (s *Settings) getState(c *gin.Context) error {
 	}
 	switch portal.Status {
 	case oauth.StatusBlocked, oauth.StatusNew, "deleted":
-		add(portal.Status, "error", dict.T("problem."+portal.Status), dict.T("problem."+portal.Status+"_action"))
+		add(portal.Status, "error", dict.T("problem."+portal.Status),
+			dict.T("problem."+portal.Status+"_action"))
 	}
 	granted := strings.Split(portal.Scope, ",")
 	for _, scope := range requiredScopes {

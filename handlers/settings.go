@@ -78,7 +78,8 @@ type PipelineHealth interface {
 
 // IntakeSources manages the portal's intake webhook addresses (intake.Store).
 type IntakeSources interface {
-	Create(ctx context.Context, memberID, name string, opts intake.Options) (*intake.Source, string, error)
+	Create(ctx context.Context, memberID, name string,
+		opts intake.Options) (*intake.Source, string, error)
 	List(ctx context.Context, memberID string) ([]*intake.Source, error)
 	Rotate(ctx context.Context, memberID, id string) (string, error)
 }
@@ -153,9 +154,11 @@ type pageView struct {
 
 // render writes a page with the headers every app page needs: a CSP that allows
 // only this page's own scripts (by nonce) and framing only by the portal.
-func (s *Settings) render(c *gin.Context, status int, name string, v pageView, frameOrigin string) error {
-	csp := "default-src 'none'; script-src 'nonce-" + v.Nonce + "'; style-src 'self' 'unsafe-inline'; " +
-		"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; " +
+func (s *Settings) render(c *gin.Context, status int, name string, v pageView,
+	frameOrigin string) error {
+	csp := "default-src 'none'; script-src 'nonce-" + v.Nonce + "'; " +
+		"style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+		"base-uri 'none'; form-action 'self'; " +
 		FrameAncestors(frameOrigin)
 	h := c.Writer.Header()
 	h.Del("X-Frame-Options")

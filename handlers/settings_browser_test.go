@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cdppage "github.com/chromedp/cdproto/page"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
@@ -38,8 +39,9 @@ type browser struct {
 	ctx   context.Context
 	shots string // directory for screenshots
 
-	mu      sync.Mutex // guards dialogs
+	mu      sync.Mutex // guards dialogs and errors
 	dialogs []string   // messages of alert/confirm dialogs the pages opened
+	errors  []string   // uncaught script errors of the pages
 }
 
 // newBrowser starts Chromium for one test.
@@ -83,7 +85,34 @@ func newBrowser(t *testing.T) *browser {
 	}
 	b := &browser{t: t, ctx: ctx, shots: screenshotDir(t)}
 	b.watchDialogs()
+	b.watchExceptions()
 	return b
+}
+
+// watchExceptions records every uncaught script error of the pages, the portal's
+// and the frame's alike: moderation rejects pages with script errors.
+func (b *browser) watchExceptions() {
+	exceptions := chromedp.Events(b.ctx, cdpruntime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			text := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				text += " " + ev.ExceptionDetails.Exception.Description
+			}
+			b.mu.Lock()
+			b.errors = append(b.errors, text)
+			b.mu.Unlock()
+		}
+	}()
+}
+
+func (b *browser) scriptErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
 }
 
 // screenshotDir is where screenshots go: $LEADROUTER_ARTIFACTS/screenshots, or a
@@ -194,10 +223,16 @@ func (b *browser) waitIn(sel string) {
 	})()`, sel))
 }
 
-// clickIn clicks an element in the frame with the mouse.
+// clickIn clicks an element in the frame with the mouse, once the frame has grown
+// to show it (the page asks the portal for its height after every change).
 func (b *browser) clickIn(sel string) {
 	b.t.Helper()
-	b.waitIn(sel)
+	evalIn[bool](b, "wait to see "+sel, fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		if (!el || el.offsetParent === null) return false;
+		const r = el.getBoundingClientRect();
+		return r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+	})()`, sel))
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.FromNode(b.frame()), chromedp.NodeVisible))
 }
 
@@ -439,6 +474,9 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 
 	if d := b.dialogMessages(); len(d) > 0 {
 		t.Errorf("pages opened dialogs: %q", d)
+	}
+	if e := b.scriptErrors(); len(e) > 0 {
+		t.Errorf("pages threw script errors: %q", e)
 	}
 }
 

@@ -66,7 +66,7 @@ func startStack(t testing.TB) *stack {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	log := testLogger(t)
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	fake := bitrixtest.Start(t, bitrixtest.Options{Rate: -1, Logger: log})
 
 	ts := httptest.NewUnstartedServer(nil)

@@ -139,6 +139,21 @@
   }
 
   function failed(err) {
+    if (err.status === 401) {
+      // The page session ran out: the portal opens the page anew with fresh data.
+      flash("warn", t("error.session"));
+      $("lr-alerts").firstChild.appendChild(h("button", {
+        class: "lr-btn lr-btn-sm", type: "button", text: t("error.reload"),
+        onclick: function () {
+          if (b24) {
+            b24.parent.reloadWindow().catch(function () {});
+          } else {
+            window.location.reload();
+          }
+        }
+      }));
+      return;
+    }
     flash("bad", err.message || t("error.generic"),
       err.data && err.data.request_id ? t("error.request_id") + " " + err.data.request_id : "");
   }
