@@ -55,29 +55,17 @@ func (h *Intake) post(c *gin.Context) error {
 		return h.refuse("too_large", err)
 	}
 	post, parseErr := intake.Parse(c.GetHeader("Content-Type"), body)
-	secret := c.GetHeader(IntakeSecretHeader)
-	if secret == "" {
-		secret = c.Query("secret")
-	}
-	if secret == "" && post != nil {
-		secret = post.Secret
-	}
-	ctx := c.Request.Context()
-	src, err := h.authenticate(c, secret)
+	src, err := h.authenticate(c, postSecret(c, post))
 	if err != nil {
 		return err
 	}
-	if wait, err := h.Service.Allow(ctx, src); errors.Is(err, intake.ErrRateLimited) {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		return h.refuse("rate_limited", Errorf(http.StatusTooManyRequests, "rate_limited",
-			"This intake URL takes at most "+strconv.Itoa(src.Options.RatePerMinute)+
-				" posts a minute; try again after Retry-After seconds."))
-	} else if err != nil {
+	if err := h.limit(c, src); err != nil {
 		return err
 	}
 	if parseErr != nil {
 		return h.refuse("invalid", parseError(parseErr))
 	}
+	ctx := c.Request.Context()
 	rc, err := h.Service.Accept(ctx, src, post, c.GetHeader(IdempotencyKeyHeader))
 	var fe intake.FieldErrors
 	if errors.As(err, &fe) {
@@ -91,31 +79,57 @@ func (h *Intake) post(c *gin.Context) error {
 	} else {
 		intake.PostsReceived.WithLabelValues("accepted").Inc()
 		if h.Wait > 0 {
-			rc, err = h.Service.Wait(ctx, src, rc.IntakeID, h.Wait)
-			if err != nil {
+			if rc, err = h.Service.Wait(ctx, src, rc.IntakeID, h.Wait); err != nil {
 				return err
 			}
 		}
 	}
-	status := http.StatusAccepted
-	if rc.State == intake.Created {
-		status = http.StatusCreated
-		if rc.Duplicate {
-			status = http.StatusOK
-		}
-	}
-	c.JSON(status, intakeAnswer{Receipt: rc, Ignored: post.Ignored,
+	c.JSON(postStatus(rc), intakeAnswer{Receipt: rc, Ignored: post.Ignored,
 		StatusURL: src.Path() + "/status/" + rc.IntakeID})
 	return nil
 }
 
+// postSecret is the secret a post carries: in the header, the query or the body.
+func postSecret(c *gin.Context, post *intake.Post) string {
+	if s := c.GetHeader(IntakeSecretHeader); s != "" {
+		return s
+	}
+	if s := c.Query("secret"); s != "" {
+		return s
+	}
+	if post != nil {
+		return post.Secret
+	}
+	return ""
+}
+
+// limit counts the post against its source's rate limit.
+func (h *Intake) limit(c *gin.Context, src *intake.Source) error {
+	wait, err := h.Service.Allow(c.Request.Context(), src)
+	if !errors.Is(err, intake.ErrRateLimited) {
+		return err
+	}
+	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	return h.refuse("rate_limited", Errorf(http.StatusTooManyRequests, "rate_limited",
+		"This intake URL takes at most "+strconv.Itoa(src.Options.RatePerMinute)+
+			" posts a minute; try again after Retry-After seconds."))
+}
+
+// postStatus is the HTTP status of a post's answer: 201 for a lead created now,
+// 200 for a repeat of a created one, 202 while the lead is pending (or failed).
+func postStatus(rc *intake.Receipt) int {
+	switch {
+	case rc.State != intake.Created:
+		return http.StatusAccepted
+	case rc.Duplicate:
+		return http.StatusOK
+	}
+	return http.StatusCreated
+}
+
 func (h *Intake) status(c *gin.Context) error {
 	allowBrowsers(c)
-	secret := c.GetHeader(IntakeSecretHeader)
-	if secret == "" {
-		secret = c.Query("secret")
-	}
-	src, err := h.authenticate(c, secret)
+	src, err := h.authenticate(c, postSecret(c, nil))
 	if err != nil {
 		return err
 	}
