@@ -28,7 +28,7 @@ import (
 // server, the token store, lifecycle, the routing engine and the /events receiver.
 // Queue instances (the workers) are started and killed by each test.
 type env struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	fake   *bitrixtest.Server
 	store  *oauth.Store
 	engine *routing.Engine
@@ -45,7 +45,7 @@ func newEnv(t testing.TB, fakeOpts bitrixtest.Options) *env {
 	if os.Getenv("LEADROUTER_TEST_LOG") != "" {
 		e.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e.rdb = redistest.Start(t).Client(t)
+	e.rdb = redistest.New(t)
 	e.fake = bitrixtest.Start(t, fakeOpts)
 	opts := fakeOpts
 	if opts.ClientID == "" {
@@ -132,6 +132,7 @@ func testConfig(consumer string) queue.Config {
 		Consumer: consumer, Workers: 4, Lease: time.Second, Poll: 5 * time.Millisecond,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, MaxAttempts: 30,
 		HoldRetry: 200 * time.Millisecond, SweepEvery: 500 * time.Millisecond,
+		ListEvery: 2 * time.Second,
 	}
 }
 

@@ -43,13 +43,16 @@ const (
 
 // record is the pipeline's per-lead record in keyspace.Routed.
 type record struct {
-	UserID  int64     `json:"u"`
-	Person  string    `json:"p,omitempty"`
-	RuleID  string    `json:"r,omitempty"`
-	TeamID  string    `json:"t,omitempty"`
-	Trace   string    `json:"x,omitempty"`
-	At      time.Time `json:"at"`
-	Written bool      `json:"w,omitempty"`
+	UserID int64     `json:"u"`
+	Person string    `json:"p,omitempty"`
+	RuleID string    `json:"r,omitempty"`
+	TeamID string    `json:"t,omitempty"`
+	Trace  string    `json:"x,omitempty"`
+	At     time.Time `json:"at"`
+	// Written says the owner is on the portal; Noted that the owner was notified
+	// and the trace is on the lead's timeline.
+	Written bool `json:"w,omitempty"`
+	Noted   bool `json:"n,omitempty"`
 }
 
 // batchRun is one turn's view of a portal.
@@ -79,7 +82,7 @@ func (q *Queue) process(ctx context.Context, memberID string, units []*unit) tim
 		if u.res.kind != settled || u.log != nil || b.records[u.leadID] == nil {
 			continue
 		}
-		if !b.records[u.leadID].Written {
+		if rec := b.records[u.leadID]; !rec.Written || !rec.Noted {
 			toWrite = append(toWrite, u)
 		}
 	}
@@ -127,8 +130,8 @@ func (b *batchRun) load(ctx context.Context, units []*unit) error {
 var errPortalGone = errors.New("portal unavailable")
 
 // triage settles what needs no REST call and returns the units whose lead must be
-// read and decided. A recorded but unwritten decision stays settled with its
-// record, to be written again.
+// read and decided. A recorded decision not yet written (or noted) stays settled
+// with its record, to be written again.
 func (b *batchRun) triage(ctx context.Context, units []*unit) []*unit {
 	var echoes []*redis.IntCmd
 	pipe := b.q.rdb.Pipeline()
@@ -138,7 +141,7 @@ func (b *batchRun) triage(ctx context.Context, units []*unit) []*unit {
 		switch {
 		case rec == nil:
 			read = append(read, u)
-		case !rec.Written:
+		case !rec.Written || !rec.Noted:
 			u.res = result{kind: settled}
 		case u.event == bitrix.EventLeadUpdate:
 			echoes = append(echoes, pipe.Exists(ctx, keyspace.OwnWrite(b.memberID, u.leadID)))

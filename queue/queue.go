@@ -58,8 +58,12 @@ type Config struct {
 	// Lease is how long a worker may hold a portal before another may take it over,
 	// and how long an entry stays pending before it counts as abandoned (default 30s).
 	Lease time.Duration
-	// Poll is how long an idle worker waits before looking for work again (default 50ms).
+	// Poll is the longest an idle worker waits before looking for work again
+	// (default 200ms). Enqueue on the same instance wakes workers at once.
 	Poll time.Duration
+	// Gather is how long a portal's first waiting event may wait for more to fill
+	// a batch (default 300ms; negative: never wait).
+	Gather time.Duration
 	// RetryBase and RetryMax bound the backoff of temporary failures (1s, 5m).
 	RetryBase, RetryMax time.Duration
 	// MaxAttempts is how many times a temporary failure is retried before the lead is
@@ -71,10 +75,13 @@ type Config struct {
 	OwnWriteTTL time.Duration
 	// DirectoryTTL is how long a portal's people are cached by this instance (1m).
 	DirectoryTTL time.Duration
-	// SweepEvery is how often each active portal is swept for leads whose events
-	// never arrived (default 5m; negative disables the periodic sweep, not the one
-	// at start).
+	// SweepEvery is how often each active portal's offline events are drained for
+	// leads whose events never arrived (default 5m; negative disables the periodic
+	// sweep, not the one at start).
 	SweepEvery time.Duration
+	// ListEvery is how often a sweep also lists the portal's new leads, the safety
+	// net for lost offline events (default 1h; every sweep at start lists).
+	ListEvery time.Duration
 	// LogCap and DeadCap cap the assignment log and the dead-letter list (1000 each).
 	LogCap, DeadCap int
 	// Now is the clock (default time.Now).
@@ -93,7 +100,8 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = maxBatch
 	}
 	c.Lease = cmp.Or(c.Lease, 30*time.Second)
-	c.Poll = cmp.Or(c.Poll, 50*time.Millisecond)
+	c.Poll = cmp.Or(c.Poll, 200*time.Millisecond)
+	c.Gather = cmp.Or(c.Gather, 300*time.Millisecond)
 	c.RetryBase = cmp.Or(c.RetryBase, time.Second)
 	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
@@ -101,6 +109,7 @@ func (c Config) withDefaults() Config {
 	c.OwnWriteTTL = cmp.Or(c.OwnWriteTTL, 10*time.Minute)
 	c.DirectoryTTL = cmp.Or(c.DirectoryTTL, time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, 5*time.Minute)
+	c.ListEvery = cmp.Or(c.ListEvery, time.Hour)
 	c.LogCap = cmp.Or(c.LogCap, 1000)
 	c.DeadCap = cmp.Or(c.DeadCap, 1000)
 	if c.Now == nil {
@@ -119,6 +128,7 @@ type Queue struct {
 	cfg     Config
 
 	dirs directoryCache
+	wake chan struct{} // signalled by Enqueue to wake an idle worker
 
 	mu       sync.Mutex // guards stopLoop, abort and done
 	stopLoop context.CancelFunc
@@ -136,6 +146,7 @@ func New(rdb redis.UniversalClient, decider Decider, portals Portals, log *slog.
 	return &Queue{
 		rdb: rdb, decider: decider, portals: portals, log: log, cfg: cfg,
 		dirs: directoryCache{ttl: cfg.DirectoryTTL, now: cfg.Now},
+		wake: make(chan struct{}, 1),
 	}
 }
 
@@ -181,6 +192,10 @@ func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
 	q.markReady(ctx, pipe, memberID, now)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("enqueue lead %d of portal %s: %w", it.LeadID, memberID, err)
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 	return nil
 }

@@ -18,14 +18,18 @@ import (
 // ARGV[1] now in Unix ms
 // ARGV[2] end of the lease in Unix ms
 //
-// Returns the member_id whose score was ≤ now, rescored to the lease's end, or nil
-// when no portal is due. The new score is the lease token: only its holder may
-// release the portal while it stands.
+// Returns {member_id, ""} for the portal whose score was ≤ now, rescored to the
+// lease's end; the new score is the lease token, and only its holder may release
+// the portal while it stands. When no portal is due it returns {"", score} with the
+// earliest score, or {"", ""} when the set is empty.
 var leaseScript = redis.NewScript(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #due == 0 then return false end
+if #due == 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {'', first[2] or ''}
+end
 redis.call('ZADD', KEYS[1], 'XX', ARGV[2], due[1])
-return due[1]
+return {due[1], ''}
 `)
 
 // releaseScript ends a lease the caller still holds.
@@ -48,19 +52,24 @@ end
 return 1
 `)
 
-// lease takes the longest-waiting due portal. It returns "" when none is due.
-func (q *Queue) lease(ctx context.Context) (memberID string, token int64, err error) {
+// lease takes the longest-waiting due portal. When none is due it returns "" and
+// the time the next one will be (zero when no portal has work).
+func (q *Queue) lease(ctx context.Context) (memberID string, token int64, next time.Time,
+	err error) {
 	now := q.cfg.Now()
 	token = now.Add(q.cfg.Lease).UnixMilli()
 	res, err := leaseScript.Run(ctx, q.rdb, []string{keyspace.ReadyPortals()},
-		now.UnixMilli(), token).Text()
-	if errors.Is(err, redis.Nil) {
-		return "", 0, nil
+		now.UnixMilli(), token).StringSlice()
+	if err != nil || len(res) != 2 {
+		return "", 0, time.Time{}, fmt.Errorf("lease a portal: %w %v", err, res)
 	}
-	if err != nil {
-		return "", 0, fmt.Errorf("lease a portal: %w", err)
+	if res[0] != "" {
+		return res[0], token, time.Time{}, nil
 	}
-	return res, token, nil
+	if ms, err := strconv.ParseFloat(res[1], 64); err == nil {
+		next = time.UnixMilli(int64(ms))
+	}
+	return "", 0, next, nil
 }
 
 // turnEnd says when a portal should next be worked on after a turn.

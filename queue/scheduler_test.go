@@ -20,7 +20,7 @@ func TestSchedulerFairness(t *testing.T) {
 	ctx := context.Background()
 	clock := time.UnixMilli(1_700_000_000_000)
 	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{
-		Lease: 10 * time.Second, Now: func() time.Time { return clock },
+		Lease: 10 * time.Second, Gather: -1, Now: func() time.Time { return clock },
 	})
 	for i, m := range []string{"a", "b", "c"} {
 		clock = clock.Add(time.Millisecond)
@@ -32,7 +32,7 @@ func TestSchedulerFairness(t *testing.T) {
 	a, tokenA := mustLease(t, q, "a")
 	mustLease(t, q, "b")
 	mustLease(t, q, "c")
-	if m, _, _ := q.lease(ctx); m != "" {
+	if m, _, _, _ := q.lease(ctx); m != "" {
 		t.Fatalf("lease() = %q while every portal is leased, want none", m)
 	}
 	// a still has its entry (nobody read it): released to the back, due now.
@@ -54,13 +54,13 @@ func TestSchedulerReleaseIdle(t *testing.T) {
 	ctx := context.Background()
 	clock := time.UnixMilli(1_700_000_000_000)
 	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{
-		Lease: 10 * time.Second, Now: func() time.Time { return clock },
+		Lease: 10 * time.Second, Gather: -1, Now: func() time.Time { return clock },
 	})
 	if err := q.Enqueue(ctx, "p", Item{Event: bitrix.EventLeadAdd, LeadID: 1}); err != nil {
 		t.Fatal(err)
 	}
 	m, token := mustLease(t, q, "p")
-	units, _, err := q.take(ctx, m)
+	units, _, _, err := q.take(ctx, m)
 	if err != nil || len(units) != 1 {
 		t.Fatalf("take() = %d units, %v; want 1", len(units), err)
 	}
@@ -98,21 +98,21 @@ func TestTakeReclaimsAbandoned(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	dead := New(rdb, nil, nil, log, Config{Consumer: "dead", Lease: 200 * time.Millisecond})
-	live := New(rdb, nil, nil, log, Config{Consumer: "live", Lease: 200 * time.Millisecond})
+	dead := New(rdb, nil, nil, log, Config{Consumer: "dead", Lease: 200 * time.Millisecond, Gather: -1})
+	live := New(rdb, nil, nil, log, Config{Consumer: "live", Lease: 200 * time.Millisecond, Gather: -1})
 	for id := int64(1); id <= 3; id++ {
 		if err := dead.Enqueue(ctx, "p", Item{Event: bitrix.EventLeadAdd, LeadID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if units, _, err := dead.take(ctx, "p"); err != nil || len(units) != 3 {
+	if units, _, _, err := dead.take(ctx, "p"); err != nil || len(units) != 3 {
 		t.Fatalf("take() by the first consumer = %d, %v; want 3", len(units), err)
 	}
-	if units, _, _ := live.take(ctx, "p"); len(units) != 0 {
+	if units, _, _, _ := live.take(ctx, "p"); len(units) != 0 {
 		t.Fatalf("take() right away = %d units, want 0 (still within the lease)", len(units))
 	}
 	time.Sleep(250 * time.Millisecond)
-	units, _, err := live.take(ctx, "p")
+	units, _, _, err := live.take(ctx, "p")
 	if err != nil || len(units) != 3 {
 		t.Fatalf("take() after the lease = %d, %v; want 3", len(units), err)
 	}
@@ -122,7 +122,7 @@ func TestMergeDedupesByLead(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
 	ctx := context.Background()
-	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{})
+	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{Gather: -1})
 	for _, it := range []Item{
 		{Event: bitrix.EventLeadUpdate, LeadID: 5}, {Event: bitrix.EventLeadAdd, LeadID: 5},
 		{Event: bitrix.EventLeadAdd, LeadID: 5, Attempt: 2}, {Event: bitrix.EventLeadUpdate, LeadID: 6},
@@ -132,7 +132,7 @@ func TestMergeDedupesByLead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	units, offline, err := q.take(ctx, "p")
+	units, offline, _, err := q.take(ctx, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestMergeDedupesByLead(t *testing.T) {
 
 func mustLease(t *testing.T, q *Queue, want string) (string, int64) {
 	t.Helper()
-	m, token, err := q.lease(context.Background())
+	m, token, _, err := q.lease(context.Background())
 	if err != nil || m != want {
 		t.Fatalf("lease() = %q, %v; want %q", m, err, want)
 	}

@@ -17,8 +17,13 @@ import (
 // leads whose events never arrived (the app was down, the network lost them) are
 // routed too.
 func (q *Queue) sweepLoop(ctx context.Context) {
+	lastList := time.Time{}
 	for {
-		q.SweepAll(ctx)
+		list := time.Since(lastList) >= q.cfg.ListEvery
+		if list {
+			lastList = time.Now()
+		}
+		q.SweepAll(ctx, list)
 		if q.cfg.SweepEvery < 0 {
 			return
 		}
@@ -30,8 +35,8 @@ func (q *Queue) sweepLoop(ctx context.Context) {
 }
 
 // SweepAll sweeps every active portal one after the other; a portal that fails is
-// logged and skipped.
-func (q *Queue) SweepAll(ctx context.Context) {
+// logged and skipped. list says whether the portals' leads are listed too.
+func (q *Queue) SweepAll(ctx context.Context, list bool) {
 	members, err := q.portals.ActivePortals(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -43,17 +48,19 @@ func (q *Queue) SweepAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := q.Sweep(ctx, m); err != nil && ctx.Err() == nil {
+		if err := q.Sweep(ctx, m, list); err != nil && ctx.Err() == nil {
 			q.log.Warn("sweep portal failed", "member_id", m, "error", err)
 		}
 	}
 }
 
 // Sweep looks for leads of the portal that arrived while nobody listened: it
-// drains the portal's offline events, then lists the leads created since the app's
-// activation above the last one it saw, and queues those with no decision. At most
-// one instance sweeps a portal at a time.
-func (q *Queue) Sweep(ctx context.Context, memberID string) error {
+// drains the portal's offline events (the install binds ONCRMLEADADD offline too,
+// so they hold every new lead, 500 per call), and with list it also lists the leads
+// created since the app's activation above the last one it saw (50 per call), the
+// safety net for offline events lost on the way. Leads with no decision are
+// queued. At most one instance sweeps a portal at a time.
+func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 	lockTTL := max(q.cfg.SweepEvery, time.Minute)
 	ok, err := q.rdb.SetNX(ctx, keyspace.SweepLock(memberID), q.cfg.Consumer, lockTTL).Result()
 	if err != nil || !ok {
@@ -62,6 +69,10 @@ func (q *Queue) Sweep(ctx context.Context, memberID string) error {
 	defer q.rdb.Del(context.WithoutCancel(ctx), keyspace.SweepLock(memberID))
 	if err := q.sweepOffline(ctx, memberID); err != nil {
 		q.log.Warn("read offline events failed", "member_id", memberID, "error", err)
+		list = true
+	}
+	if !list {
+		return nil
 	}
 	return q.sweepLeads(ctx, memberID)
 }
@@ -150,7 +161,8 @@ func (q *Queue) enqueueUnrouted(ctx context.Context, memberID string, ids []int6
 // reserved, not deleted, until they are queued, so a crash in between loses none.
 func (q *Queue) sweepOffline(ctx context.Context, memberID string) error {
 	client := q.portals.Client(memberID)
-	for range 20 { // at most 1,000 events per sweep; the rest wait for the next
+	const limit = 500
+	for range 20 { // at most 10,000 events per sweep; the rest wait for the next
 		var res struct {
 			ProcessID bitrix.Text `json:"process_id"`
 			Events    []struct {
@@ -162,7 +174,7 @@ func (q *Queue) sweepOffline(ctx context.Context, memberID string) error {
 				} `json:"EVENT_DATA"`
 			} `json:"events"`
 		}
-		err := client.Call(ctx, "event.offline.get", map[string]any{"clear": 0, "limit": 50}, &res)
+		err := client.Call(ctx, "event.offline.get", map[string]any{"clear": 0, "limit": limit}, &res)
 		if err != nil {
 			return fmt.Errorf("get offline events: %w", err)
 		}
@@ -181,7 +193,7 @@ func (q *Queue) sweepOffline(ctx context.Context, memberID string) error {
 		if err != nil {
 			return fmt.Errorf("clear offline events: %w", err)
 		}
-		if len(res.Events) < 50 {
+		if len(res.Events) < limit {
 			return nil
 		}
 	}

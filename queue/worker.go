@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,12 +18,12 @@ import (
 // back, until loopCtx ends. workCtx ends a turn in flight (the instance is killed).
 func (q *Queue) work(loopCtx, workCtx context.Context) {
 	for loopCtx.Err() == nil {
-		memberID, token, err := q.lease(loopCtx)
+		memberID, token, next, err := q.lease(loopCtx)
 		if err != nil && loopCtx.Err() == nil {
 			q.log.Warn("lease portal failed", "error", err)
 		}
 		if memberID == "" {
-			sleep(loopCtx, q.cfg.Poll)
+			q.idle(loopCtx, next)
 			continue
 		}
 		end := q.turn(workCtx, memberID)
@@ -50,8 +51,9 @@ type unit struct {
 	attempt int       // most earlier failures among the entries
 	held    bool      // the lead came from the held set
 
-	res result
-	log *LogEntry // the decision to log, when one was made
+	res        result
+	log        *LogEntry // the decision to log, when one was made
+	wroteOwner bool      // this turn set the lead's owner on the portal
 }
 
 // resultKind is what became of a unit in a turn.
@@ -76,12 +78,15 @@ type result struct {
 // it took. It returns when the portal should be looked at again.
 func (q *Queue) turn(ctx context.Context, memberID string) turnEnd {
 	log := q.log.With("member_id", memberID)
-	units, offline, err := q.take(ctx, memberID)
+	units, offline, gather, err := q.take(ctx, memberID)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("take work failed", "error", err)
 		}
 		return turnEnd{notBefore: q.cfg.Now().Add(q.cfg.RetryBase)}
+	}
+	if !gather.IsZero() {
+		return turnEnd{notBefore: gather}
 	}
 	var end turnEnd
 	if len(offline) > 0 {
@@ -110,10 +115,13 @@ func (q *Queue) turn(ctx context.Context, memberID string) turnEnd {
 
 // take gathers up to one batch of the portal's work: entries abandoned by dead
 // workers, new entries, and held leads whose time has come, merged per lead.
-// Entries that concern no lead (ONOFFLINEEVENT) are returned apart.
-func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, error) {
+// Entries that concern no lead (ONOFFLINEEVENT) are returned apart. When less than
+// a batch waits and its oldest entry is younger than Config.Gather, take reads
+// nothing and returns when the batch is worth taking: a burst's events arrive over
+// a moment, and each batch taken early costs REST calls.
+func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, time.Time, error) {
 	if err := q.ensureGroup(ctx, memberID); err != nil {
-		return nil, nil, err
+		return nil, nil, time.Time{}, err
 	}
 	stream := keyspace.EventStream(memberID)
 	msgs, _, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
@@ -121,10 +129,12 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, er
 		MinIdle: q.cfg.Lease, Start: "0-0", Count: int64(q.cfg.BatchSize),
 	}).Result()
 	if err != nil {
-		return nil, nil, fmt.Errorf("take over abandoned entries: %w", err)
+		return nil, nil, time.Time{}, fmt.Errorf("take over abandoned entries: %w", err)
 	}
 	if len(msgs) > 0 {
 		mReclaimed.Add(float64(len(msgs)))
+	} else if until, err := q.gatherUntil(ctx, memberID); err != nil || !until.IsZero() {
+		return nil, nil, until, err
 	}
 	if room := q.cfg.BatchSize - len(msgs); room > 0 {
 		streams, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
@@ -132,7 +142,7 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, er
 			Count: int64(room), Block: -1,
 		}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, nil, fmt.Errorf("read new entries: %w", err)
+			return nil, nil, time.Time{}, fmt.Errorf("read new entries: %w", err)
 		}
 		for _, s := range streams {
 			msgs = append(msgs, s.Messages...)
@@ -145,11 +155,48 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, er
 			Stop: strconv.FormatInt(q.cfg.Now().UnixMilli(), 10), Count: int64(room),
 		}).Result()
 		if err != nil {
-			return nil, nil, fmt.Errorf("read held leads: %w", err)
+			return nil, nil, time.Time{}, fmt.Errorf("read held leads: %w", err)
 		}
 		units = addHeld(units, due)
 	}
-	return units, offline, nil
+	return units, offline, time.Time{}, nil
+}
+
+// gatherUntil returns when the entries nobody has read yet are worth a turn: the
+// zero time when they fill a batch, when there are none, or when the oldest has
+// waited Config.Gather; otherwise the moment it will have.
+func (q *Queue) gatherUntil(ctx context.Context, memberID string) (time.Time, error) {
+	if q.cfg.Gather <= 0 {
+		return time.Time{}, nil
+	}
+	stream := keyspace.EventStream(memberID)
+	pipe := q.rdb.Pipeline()
+	xlen := pipe.XLen(ctx, stream)
+	pending := pipe.XPending(ctx, stream, group)
+	groups := pipe.XInfoGroups(ctx, stream)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("look at waiting entries: %w", err)
+	}
+	waiting := xlen.Val() - pending.Val().Count
+	if waiting <= 0 || waiting >= int64(q.cfg.BatchSize) {
+		return time.Time{}, nil
+	}
+	last := "0-0"
+	for _, g := range groups.Val() {
+		if g.Name == group {
+			last = g.LastDeliveredID
+		}
+	}
+	first, err := q.rdb.XRangeN(ctx, stream, "("+last, "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		return time.Time{}, err
+	}
+	ms, _, _ := strings.Cut(first[0].ID, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	if until := time.UnixMilli(n).Add(q.cfg.Gather); until.After(q.cfg.Now()) {
+		return until, nil
+	}
+	return time.Time{}, nil
 }
 
 // merge turns stream messages into one unit per lead. A lead's add event wins over
@@ -225,6 +272,22 @@ func (q *Queue) ack(ctx context.Context, memberID string, entries []entry) error
 	pipe.XDel(ctx, stream, ids...)
 	_, err := pipe.Exec(ctx)
 	return err
+}
+
+// idle waits until the next portal is due, an Enqueue on this instance, or at most
+// Config.Poll (work enqueued by other instances is found by looking again).
+func (q *Queue) idle(ctx context.Context, next time.Time) {
+	wait := q.cfg.Poll
+	if !next.IsZero() {
+		wait = min(wait, max(time.Until(next), time.Millisecond))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-q.wake:
+	case <-t.C:
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -10,31 +10,39 @@ import (
 	"github.com/leadrouter/leadrouter/keyspace"
 )
 
-// leadsPerWrite is how many leads one write batch carries: three commands each
-// (owner, notification, timeline comment) within the 50-command cap.
-const leadsPerWrite = maxBatch / 3
-
 // write sets each unit's recorded owner on the portal, notifies the owner and puts
-// the decision's trace on the lead's timeline, in batches. A lead whose owner was
-// written is marked so in its record and logged; a failed write leaves the record
-// unwritten, so a retry writes the same owner.
+// the decision's trace on the lead's timeline: three commands per lead, packed into
+// as few batches as the 50-command cap allows. A lead whose owner was written is
+// marked so in its record and logged; a failed write leaves the record unwritten,
+// so a retry writes the same owner.
 func (b *batchRun) write(ctx context.Context, units []*unit) {
 	if len(units) == 0 {
 		return
 	}
-	for start := 0; start < len(units); start += leadsPerWrite {
-		chunk := units[start:min(start+leadsPerWrite, len(units))]
-		if err := b.markOwnWrites(ctx, chunk); err != nil {
-			b.failAll(chunk, err)
-			continue
-		}
-		res, err := b.client.Batch(ctx, b.writeCommands(chunk), false)
-		if err != nil {
-			b.failAll(chunk, err)
-			continue
-		}
-		b.readWrites(chunk, res)
+	if err := b.markOwnWrites(ctx, units); err != nil {
+		b.failAll(units, err)
+		return
 	}
+	cmds := b.writeCommands(units)
+	res := &bitrix.BatchResult{Result: map[string]json.RawMessage{}, Errors: map[string]*bitrix.Error{}}
+	failed := map[string]error{}
+	for start := 0; start < len(cmds); start += maxBatch {
+		chunk := cmds[start:min(start+maxBatch, len(cmds))]
+		r, err := b.client.Batch(ctx, chunk, false)
+		if err != nil {
+			for _, c := range chunk {
+				failed[c.ID] = err
+			}
+			continue
+		}
+		for k, v := range r.Result {
+			res.Result[k] = v
+		}
+		for k, v := range r.Errors {
+			res.Errors[k] = v
+		}
+	}
+	b.readWrites(units, res, failed)
 	b.markWritten(ctx, units)
 }
 
@@ -54,14 +62,18 @@ func (b *batchRun) markOwnWrites(ctx context.Context, units []*unit) error {
 
 func (b *batchRun) writeCommands(units []*unit) []bitrix.Command {
 	cmds := make([]bitrix.Command, 0, 3*len(units))
+	// The owner's update comes first: the notification and comment follow it.
 	for _, u := range units {
 		rec := b.records[u.leadID]
 		id := itoa(u.leadID)
+		if !rec.Written {
+			cmds = append(cmds, bitrix.Command{ID: "u" + id, Method: "crm.lead.update",
+				Params: map[string]any{
+					"id": u.leadID, "fields": map[string]any{"ASSIGNED_BY_ID": rec.UserID},
+					"params": map[string]any{"REGISTER_SONET_EVENT": "N"},
+				}})
+		}
 		cmds = append(cmds,
-			bitrix.Command{ID: "u" + id, Method: "crm.lead.update", Params: map[string]any{
-				"id": u.leadID, "fields": map[string]any{"ASSIGNED_BY_ID": rec.UserID},
-				"params": map[string]any{"REGISTER_SONET_EVENT": "N"},
-			}},
 			bitrix.Command{ID: "n" + id, Method: "im.notify.system.add", Params: map[string]any{
 				"USER_ID": rec.UserID, "MESSAGE": b.notification(u.leadID),
 				"TAG": "leadrouter|lead|" + id,
@@ -75,22 +87,44 @@ func (b *batchRun) writeCommands(units []*unit) []bitrix.Command {
 	return cmds
 }
 
-// readWrites sets each unit's result from the write batch's answers. Only the
-// owner's update decides the result; a failed notification or comment is logged.
-func (b *batchRun) readWrites(units []*unit, res *bitrix.BatchResult) {
+// readWrites sets each unit's result from the write batches' answers; failed holds
+// the commands whose whole batch failed. A temporary failure of the notification
+// or the comment retries them (and only them) later; a permanent one is logged and
+// given up, so that a portal without the im scope still gets its leads routed.
+func (b *batchRun) readWrites(units []*unit, res *bitrix.BatchResult, failed map[string]error) {
+	errOf := func(id string) error {
+		if err := failed[id]; err != nil {
+			return err
+		}
+		return res.Err(id)
+	}
 	for _, u := range units {
 		id := itoa(u.leadID)
-		if err := res.Err("u" + id); err != nil {
-			u.res = b.classify(err)
-			continue
+		rec := b.records[u.leadID]
+		if !rec.Written {
+			if err := errOf("u" + id); err != nil {
+				u.res = b.classify(err)
+				continue
+			}
+			rec.Written, u.wroteOwner = true, true
 		}
-		b.records[u.leadID].Written = true
+		var retryErr error
 		for _, c := range []string{"n" + id, "t" + id} {
-			if err := res.Err(c); err != nil {
+			err := errOf(c)
+			switch {
+			case err == nil:
+			case bitrix.Temporary(err):
+				retryErr = err
+			default:
 				b.q.log.Warn("lead note failed", "member_id", b.memberID, "lead_id", u.leadID,
 					"command", c[:1], "error", err)
 			}
 		}
+		if retryErr != nil {
+			u.res = b.classify(fmt.Errorf("notify owner: %w", retryErr))
+			continue
+		}
+		rec.Noted = true
 	}
 }
 
@@ -101,15 +135,18 @@ func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
 	n := 0
 	for _, u := range units {
 		rec := b.records[u.leadID]
-		if !rec.Written {
+		if !u.wroteOwner && !rec.Noted {
 			continue
 		}
 		raw, _ := json.Marshal(rec)
 		pipe.HSet(ctx, keyspace.Routed(b.memberID), itoa(u.leadID), raw)
+		n++
+		if !u.wroteOwner {
+			continue
+		}
 		u.log = &LogEntry{Time: b.now, LeadID: u.leadID, Outcome: OutcomeAssigned,
 			UserID: rec.UserID, Person: rec.Person, RuleID: rec.RuleID, TeamID: rec.TeamID,
 			Reason: rec.Trace}
-		n++
 	}
 	if n == 0 {
 		return
@@ -117,7 +154,7 @@ func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		// The owner is on the portal; without the mark, a retry writes it again.
 		for _, u := range units {
-			if b.records[u.leadID].Written {
+			if u.wroteOwner || b.records[u.leadID].Noted {
 				u.res = b.classify(fmt.Errorf("mark lead written: %w", err))
 				u.log = nil
 			}
