@@ -1,5 +1,6 @@
-// Package bitrixtest is a fake Bitrix24: an OAuth server and any number of portals on
-// one loopback listener, behaving like the cloud on every point LeadRouter relies on.
+// Package bitrixtest is a fake Bitrix24: any number of portals on one loopback
+// listener and an OAuth server on another, behaving like the cloud on every point
+// LeadRouter relies on.
 // Tests start one with Start (or NewServer), create portals, register the app, drive
 // the install the way a portal's page does, and then talk to the portal only over
 // HTTP, like the app does in production.
@@ -55,8 +56,10 @@
 //
 // # What it simplifies
 //
-//   - Portals share the listener and are told apart by a path prefix,
-//     "/portal/<name>/rest/"; Domain() is the listener's host:port for all of them.
+//   - Portals share a listener and are told apart by a path prefix,
+//     "/portal/<name>/rest/"; Domain() is that listener's host:port for all of them.
+//     The OAuth server has a listener of its own, so the token answer's domain (the
+//     OAuth host) is not the portal's.
 //     A Rename moves the prefix, and the old one answers 302.
 //   - The server knows one application (Options.ClientID); each portal has at most one
 //     installation of it. There are no webhooks and no REST 3.0.

@@ -142,7 +142,7 @@ func (s *Server) tokenResponse(p *Portal, tok Token) map[string]any {
 		"expires":         tok.Expires.Unix(),
 		"expires_in":      int(s.opts.AccessTTL / time.Second),
 		"scope":           p.appScope(),
-		"domain":          s.host(),
+		"domain":          s.oauthHost(),
 		"server_endpoint": s.OAuthURL() + "/rest/",
 		"client_endpoint": p.ClientEndpoint(),
 		"member_id":       p.MemberID(),

@@ -30,7 +30,7 @@ func TestRefreshRotatesSingleUseTokens(t *testing.T) {
 		t.Fatalf("refresh = %d %s", a.Status, a.Raw)
 	}
 	want := map[string]any{
-		"member_id": p.MemberID(), "domain": s.host(), "client_endpoint": p.ClientEndpoint(),
+		"member_id": p.MemberID(), "domain": s.oauthHost(), "client_endpoint": p.ClientEndpoint(),
 		"server_endpoint": s.OAuthURL() + "/rest/", "status": "L", "scope": defaultScope,
 		"expires_in": float64(3600), "user_id": float64(1),
 	}
@@ -46,6 +46,9 @@ func TestRefreshRotatesSingleUseTokens(t *testing.T) {
 	}
 	if _, ok := a.Body["token_type"]; ok {
 		t.Errorf("token answer has token_type, Bitrix24 sends none")
+	}
+	if a.Body["domain"] == p.Domain() {
+		t.Errorf("token answer domain = the portal's; it must name the OAuth server")
 	}
 	if a.Body["refresh_token"] == first.RefreshToken {
 		t.Errorf("refresh token did not rotate")

@@ -47,8 +47,11 @@ type Options struct {
 	RequestLogSize int
 	// Logger receives the server's own diagnostics; nil discards them.
 	Logger *slog.Logger
-	// Addr is where to listen (default "127.0.0.1:0").
+	// Addr is where the portals listen (default "127.0.0.1:0").
 	Addr string
+	// OAuthAddr is where the OAuth server listens (default: Addr's host, a free port).
+	// It has an address of its own so that its domain differs from the portals'.
+	OAuthAddr string
 }
 
 func (o Options) withDefaults() Options {
@@ -91,18 +94,26 @@ func (o Options) withDefaults() Options {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
+	if o.OAuthAddr == "" {
+		host, _, err := net.SplitHostPort(o.Addr)
+		if err != nil || host == "" {
+			host = "127.0.0.1"
+		}
+		o.OAuthAddr = net.JoinHostPort(host, "0")
+	}
 	return o
 }
 
-// Server is one loopback listener hosting the OAuth server and any number of portals.
-// It is safe for concurrent use.
+// Server is a fake Bitrix24: one listener for any number of portals and one for the
+// OAuth server. It is safe for concurrent use.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	ln   net.Listener
-	srv  *http.Server
-	url  string
-	mux  *http.ServeMux
+	opts     Options
+	log      *slog.Logger
+	srv      *http.Server // portals
+	oauthSrv *http.Server // OAuth server
+	url      string
+	oauthURL string
+	mux      *http.ServeMux
 
 	mu      sync.RWMutex       // guards portals, byPath
 	portals map[string]*Portal // by member_id
@@ -133,26 +144,41 @@ func Listen(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}
+	oauthLn, err := net.Listen("tcp", opts.OAuthAddr)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen on %s: %w", opts.OAuthAddr, err)
+	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		ln:      ln,
-		url:     "http://" + ln.Addr().String(),
-		mux:     http.NewServeMux(),
-		portals: make(map[string]*Portal),
-		byPath:  make(map[string]*Portal),
+		opts:     opts,
+		log:      opts.Logger,
+		url:      "http://" + ln.Addr().String(),
+		oauthURL: "http://" + oauthLn.Addr().String(),
+		mux:      http.NewServeMux(),
+		portals:  make(map[string]*Portal),
+		byPath:   make(map[string]*Portal),
 	}
 	s.tokens.init()
 	s.reqs.max = opts.RequestLogSize
 	s.delivery = newDeliverer(s)
 	s.routes()
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	oauthMux := http.NewServeMux()
+	oauthMux.HandleFunc("/oauth/token/", s.serveToken)
+	oauthMux.HandleFunc("/oauth/token", s.serveToken)
+	oauthMux.HandleFunc("/rest/", s.serveOAuthREST)
+	s.srv = s.serve(ln, s.mux)
+	s.oauthSrv = s.serve(oauthLn, oauthMux)
+	return s, nil
+}
+
+func (s *Server) serve(ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("fake portal stopped serving", "error", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("fake portal stopped serving", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
-	return s, nil
+	return srv
 }
 
 // Start starts a server for one test and closes it when the test ends.
@@ -167,9 +193,6 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("/oauth/token/", s.serveToken)
-	s.mux.HandleFunc("/oauth/token", s.serveToken)
-	s.mux.HandleFunc("/rest/", s.serveOAuthREST)
 	s.mux.HandleFunc("/portal/", s.servePortal)
 	s.mux.HandleFunc("/{$}", s.serveIndex)
 	s.frameRoutes()
@@ -179,15 +202,16 @@ func (s *Server) routes() {
 // pages use it). Patterns follow net/http.ServeMux.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Handler returns the server's whole HTTP surface, for mounting it elsewhere.
+// Handler returns the portals' HTTP surface (not the OAuth server's), for mounting it
+// elsewhere.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // URL is the server's base URL, http://127.0.0.1:PORT.
 func (s *Server) URL() string { return s.url }
 
-// OAuthURL is the base of the OAuth server: the token endpoint is OAuthURL()+"/oauth/token/"
-// and its REST endpoint (app.info) is OAuthURL()+"/rest/".
-func (s *Server) OAuthURL() string { return s.url }
+// OAuthURL is the base of the OAuth server, http://127.0.0.1:PORT2: the token endpoint
+// is OAuthURL()+"/oauth/token/" and its REST endpoint (app.info) OAuthURL()+"/rest/".
+func (s *Server) OAuthURL() string { return s.oauthURL }
 
 // ClientID returns the application's client_id.
 func (s *Server) ClientID() string { return s.opts.ClientID }
@@ -195,8 +219,11 @@ func (s *Server) ClientID() string { return s.opts.ClientID }
 // ClientSecret returns the application's client_secret.
 func (s *Server) ClientSecret() string { return s.opts.ClientSecret }
 
-// host is the listener's host:port, the DOMAIN of every portal and of the OAuth server.
+// host is the portals' host:port, the DOMAIN of every portal.
 func (s *Server) host() string { return strings.TrimPrefix(s.url, "http://") }
+
+// oauthHost is the OAuth server's host:port, the "domain" of its token answers.
+func (s *Server) oauthHost() string { return strings.TrimPrefix(s.oauthURL, "http://") }
 
 // Close stops the listener and the event deliveries. It is idempotent.
 func (s *Server) Close() {
@@ -204,8 +231,10 @@ func (s *Server) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s.delivery.stop()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			s.srv.Close()
+		for _, srv := range []*http.Server{s.srv, s.oauthSrv} {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+			}
 		}
 	})
 }
