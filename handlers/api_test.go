@@ -1,10 +1,16 @@
 package handlers_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/keyspace"
 )
 
 // routedLeads saves the sales team, creates n web leads on the portal as a person
@@ -200,19 +206,56 @@ func TestIntakeAPI(t *testing.T) {
 func TestInstallState(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
-	p := s.newPortal("ru")
+	ctx := context.Background()
+	p := s.fake.NewPortal(bitrixtest.PortalOptions{Lang: "ru", Users: []bitrixtest.User{anna, boris}})
+	p.RegisterApp(bitrixtest.App{InstallURL: s.app.URL + "/install", HandlerURL: s.app.URL + "/app",
+		Scope: "crm,placement,user"})
 	s.install(p)
 	token := s.session(p, anna.ID)
-	var st struct {
-		Status   string `json:"status"`
-		Problems []struct{ Code, Title, Action string }
+
+	type problem struct{ Code, Severity, Title, Action string }
+	state := func() (string, map[string]problem) {
+		var st struct {
+			Status   string    `json:"status"`
+			Problems []problem `json:"problems"`
+		}
+		if code := s.call(token, "GET", "/api/state", nil, &st); code != 200 {
+			t.Fatalf("GET /api/state = %d", code)
+		}
+		byCode := map[string]problem{}
+		for _, pr := range st.Problems {
+			if pr.Title == "" || pr.Action == "" {
+				t.Errorf("problem %+v lacks a title or what to do", pr)
+			}
+			byCode[pr.Code+":"+pr.Title] = pr
+		}
+		return st.Status, byCode
 	}
-	if code := s.call(token, "GET", "/api/state", nil, &st); code != 200 || st.Status != "active" {
-		t.Fatalf("GET /api/state = %d, status %q; want 200 and active", code, st.Status)
+
+	status, problems := state()
+	if status != "active" {
+		t.Errorf("status = %q, want active", status)
 	}
-	for _, pr := range st.Problems {
-		if pr.Code == "scope" {
-			t.Errorf("a fully granted install reports a missing scope: %+v", pr)
+	if _, ok := problems["scope:Не хватает права: im"]; !ok {
+		t.Errorf("problems = %v, want the missing im permission named in Russian", problems)
+	}
+
+	until := time.Now().Add(time.Minute).UnixMilli()
+	s.rdb.HSet(ctx, keyspace.RateLimit(p.MemberID()), "until", until)
+	if err := s.store.Block(ctx, p.MemberID(), "refresh refused"); err != nil {
+		t.Fatal(err)
+	}
+	status, problems = state()
+	if status != "blocked" {
+		t.Errorf("status = %q, want blocked", status)
+	}
+	var codes []string
+	for k := range problems {
+		codes = append(codes, strings.SplitN(k, ":", 2)[0])
+	}
+	for _, want := range []string{"blocked", "rate_limited"} {
+		if !slices.Contains(codes, want) {
+			t.Errorf("problems %v lack %s", codes, want)
 		}
 	}
 }

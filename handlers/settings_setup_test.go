@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/leadrouter/leadrouter/assets"
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
@@ -42,6 +43,7 @@ type stack struct {
 	engine *routing.Engine
 	queue  *queue.Queue
 	intake *intake.Store
+	rdb    redis.UniversalClient
 }
 
 // sdkFile returns the UMD build of the frame SDK from e2e/node_modules, or "" when
@@ -116,7 +118,8 @@ func startStack(t testing.TB) *stack {
 		})
 	}
 	ts.Config.Handler = r
-	return &stack{t: t, fake: fake, app: ts, store: store, engine: engine, queue: q, intake: intakeStore}
+	return &stack{t: t, fake: fake, app: ts, store: store, engine: engine, queue: q,
+		intake: intakeStore, rdb: rdb}
 }
 
 // The people of the test portals.
