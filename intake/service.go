@@ -122,11 +122,12 @@ type Service struct {
 
 	wake chan struct{}
 
-	mu      sync.Mutex // guards the fields below
-	cancel  context.CancelFunc
-	done    chan struct{}
-	busy    map[string]bool // portals a worker is on
-	grouped map[string]bool // portals whose consumer group exists
+	mu       sync.Mutex         // guards the fields below
+	stopLoop context.CancelFunc // stops taking posts
+	stopWork context.CancelFunc // cuts off posts in hand
+	done     chan struct{}
+	busy     map[string]bool // portals a worker is on
+	grouped  map[string]bool // portals whose consumer group exists
 }
 
 // New returns a Service on rdb. clients gives the REST client of a portal
@@ -152,37 +153,44 @@ func (s *Service) nudge() {
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cancel != nil {
+	if s.stopLoop != nil {
 		return
 	}
-	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	base := context.WithoutCancel(ctx)
+	loopCtx, stopLoop := context.WithCancel(base)
+	workCtx, stopWork := context.WithCancel(base)
+	s.stopLoop, s.stopWork = stopLoop, stopWork
 	s.done = make(chan struct{})
-	go s.run(ctx, s.done)
+	go s.run(loopCtx, workCtx, s.done)
 	s.log.Info("intake workers started", "consumer", s.cfg.Consumer)
 }
 
 // Stop stops taking posts and waits, until ctx ends, for the posts in hand to
-// finish. A post cut off is taken again by a worker later. Stop is idempotent.
+// finish; then it cuts them off, and another worker takes them later. Stop is
+// idempotent.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel = nil
+	stopLoop, stopWork, done := s.stopLoop, s.stopWork, s.done
+	s.stopLoop, s.stopWork = nil, nil
 	s.mu.Unlock()
-	if cancel == nil {
+	if stopLoop == nil {
 		return nil
 	}
-	cancel()
+	stopLoop()
+	defer stopWork()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		stopWork()
+		<-done
 		return fmt.Errorf("stop intake workers: %w", ctx.Err())
 	}
 }
 
 // run polls the portals with intake work and drains each on its own goroutine,
-// Concurrency at a time.
-func (s *Service) run(ctx context.Context, done chan struct{}) {
+// Concurrency at a time, until loopCtx ends; the posts are worked on in workCtx.
+func (s *Service) run(loopCtx, workCtx context.Context, done chan struct{}) {
 	defer close(done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -190,7 +198,7 @@ func (s *Service) run(ctx context.Context, done chan struct{}) {
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
 	for {
-		portals, err := s.readyPortals(ctx)
+		portals, err := s.readyPortals(loopCtx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("list intake portals", "error", err)
 		}
@@ -200,7 +208,7 @@ func (s *Service) run(ctx context.Context, done chan struct{}) {
 			}
 			select {
 			case sem <- struct{}{}:
-			case <-ctx.Done():
+			case <-loopCtx.Done():
 				s.releasePortal(memberID)
 				return
 			}
@@ -209,11 +217,11 @@ func (s *Service) run(ctx context.Context, done chan struct{}) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				defer s.releasePortal(memberID)
-				s.drain(ctx, memberID, score)
+				s.drain(loopCtx, workCtx, memberID, score)
 			}()
 		}
 		select {
-		case <-ctx.Done():
+		case <-loopCtx.Done():
 			return
 		case <-tick.C:
 		case <-s.wake:

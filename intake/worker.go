@@ -47,13 +47,14 @@ return 0
 `)
 
 // drain works on the portal's posts until its stream has nothing this worker may
-// take now. A stream left empty takes the portal off the ready set.
-func (s *Service) drain(ctx context.Context, memberID string, score float64) {
+// take now, or loopCtx ends; posts are worked on in ctx. A stream left empty takes
+// the portal off the ready set.
+func (s *Service) drain(loopCtx, ctx context.Context, memberID string, score float64) {
 	if err := s.ensureGroup(ctx, memberID); err != nil {
 		s.log.Warn("create intake consumer group", "member_id", memberID, "error", err)
 		return
 	}
-	for ctx.Err() == nil {
+	for loopCtx.Err() == nil {
 		entries, err := s.take(ctx, memberID)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {

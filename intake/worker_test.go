@@ -374,3 +374,32 @@ func TestBurstCreatedInFewBatches(t *testing.T) {
 		t.Errorf("owners = %v, want 15 each for Ann and Bob", owners)
 	}
 }
+
+func TestStopLetsPostsInHandFinish(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{})
+	b.srv.SetFaults(bitrixtest.Faults{Slow: 1, SlowBy: 300 * time.Millisecond})
+	rc := b.accept(t, src, annaPost, "")
+	ctx := context.Background()
+	key := keyspace.IntakeRecord(b.portal.MemberID(), rc.IntakeID)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if adding, _ := b.rdb.HExists(ctx, key, "adding").Result(); adding {
+			break // the lead is being added
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never started adding the lead")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := b.svc.Stop(stopCtx); err != nil {
+		t.Fatalf("Stop() error = %v", err)
+	}
+	got, err := b.svc.Status(ctx, src, rc.IntakeID)
+	if err != nil || got.State != Created {
+		t.Errorf("post in hand at Stop = %+v, %v; want created", got, err)
+	}
+}
