@@ -120,9 +120,9 @@ func TestNoEventsBeforeInstallFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.AddLead(1, map[string]any{"TITLE": "after install"})
-	ds := waitDeliveries(t, p, 1)
+	waitDeliveries(t, p, 1)
 	time.Sleep(20 * time.Millisecond) // would the early lead's event still come?
-	ds = p.Deliveries()
+	ds := p.Deliveries()
 	if len(ds) != 1 || ds[0].Form.Get("data[FIELDS][ID]") != "2" {
 		t.Errorf("deliveries = %v, want only lead 2", ds)
 	}
@@ -340,9 +340,9 @@ func TestOfflineEventNotification(t *testing.T) {
 		map[string]any{"event": "ONCRMLEADADD", "event_type": "offline"})
 	p.AddLead(2, nil)
 	p.AddLead(2, nil) // within minTimeout: no second notification
-	ds := waitDeliveries(t, p, 1)
-	time.Sleep(20 * time.Millisecond)
-	ds = p.Deliveries()
+	waitDeliveries(t, p, 1)
+	time.Sleep(20 * time.Millisecond) // a second notification would come now
+	ds := p.Deliveries()
 	if len(ds) != 1 || ds[0].Event != "ONOFFLINEEVENT" ||
 		ds[0].Form.Get("auth[refresh_token]") == "" {
 		t.Errorf("deliveries = %+v, want one ONOFFLINEEVENT with a refresh token", ds)

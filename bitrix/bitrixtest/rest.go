@@ -3,7 +3,6 @@ package bitrixtest
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -37,9 +36,8 @@ var (
 		"Access denied! Administrator access rights required")
 	errScope = newError(401, "insufficient_scope",
 		"The request requires higher privileges than provided by the access token")
-	errNotInstalled = newError(401, "ERROR_OAUTH", "Application not installed")
-	errCRMNotFound  = newError(400, "", "Not found")
-	errCRMBadID     = newError(400, "", "ID is not defined or invalid.")
+	errCRMNotFound = newError(400, "", "Not found")
+	errCRMBadID    = newError(400, "", "ID is not defined or invalid.")
 )
 
 func errorBody(e *restError) (int, map[string]any) {
@@ -365,13 +363,4 @@ func timeObject(start time.Time, st *opStat) map[string]any {
 		t["operating_reset_at"] = st.resetAt.Unix()
 	}
 	return t
-}
-
-// portalQuery is a helper for the page and tests: the REST URL of a method.
-func (p *Portal) methodURL(method string, q url.Values) string {
-	u := p.ClientEndpoint() + method
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	return u
 }
