@@ -288,7 +288,8 @@ func TestConfiguredPortalIsSmall(t *testing.T) {
 	for id := int64(1); id <= 16; id++ {
 		decide(t, e, id, dir, monday10)
 	}
-	for _, key := range []string{keyspace.RoutingSettings(portal), keyspace.RoutingLedger(portal)} {
+	for _, key := range []string{keyspace.RoutingSettings(portal), keyspace.RoutingLedger(portal),
+		keyspace.RoutingDecision(portal, 16)} {
 		n, err := rdb.MemoryUsage(ctx, key).Result()
 		if err != nil {
 			t.Fatalf("MemoryUsage(%s) error = %v", key, err)

@@ -39,6 +39,7 @@ func parseRecord(v string) record {
 	return record{nums[0], nums[1], nums[2], nums[3], nums[4]}
 }
 
+// String formats the record as the ledger stores it.
 func (r record) String() string {
 	return fmt.Sprintf("%d:%d:%d:%d:%d", r.Credit, r.Last, r.Day, r.Count, r.Open)
 }
