@@ -49,7 +49,7 @@ func (p *Portal) Lead(id int) (map[string]any, bool) {
 	if e == nil {
 		return nil, false
 	}
-	return plain(p.render(leadKind, e, nil)), true
+	return p.snapshot(leadKind, e), true
 }
 
 // Leads returns every lead in ID order, in the legacy shape.
@@ -58,7 +58,7 @@ func (p *Portal) Leads() []map[string]any {
 	defer p.mu.Unlock()
 	out := make([]map[string]any, len(p.crm.leads.order))
 	for i, e := range p.crm.leads.order {
-		out[i] = plain(p.render(leadKind, e, nil))
+		out[i] = p.snapshot(leadKind, e)
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLeadLegacyShape(t *testing.T) {
@@ -334,5 +336,20 @@ func TestAddLeadFromGoValues(t *testing.T) {
 	email := lead["EMAIL"].([]any)[0].(map[string]any)
 	if email["VALUE"] != "a@example.com" || email["VALUE_TYPE"] != "HOME" {
 		t.Errorf("EMAIL = %v", email)
+	}
+}
+
+func TestLeadSnapshotMatchesRESTAnswer(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.NewPortal(PortalOptions{UserFields: []UserField{{Code: "UF_CRM_A", Type: "string"},
+		{Code: "UF_CRM_B", Type: "string", Multiple: true}, {Code: "UF_CRM_C", Type: "boolean"}}})
+	tok := p.Tokens(1)
+	id := p.AddLead(1, map[string]any{"TITLE": "t", "UF_CRM_B": []string{"x", "y"},
+		"UF_CRM_C": "Y", "PHONE": []map[string]any{{"VALUE": "1"}, {"VALUE": "2"}}})
+	a := postJSON(t, p.ClientEndpoint(), "crm.lead.get", tok.AccessToken, map[string]any{"id": id})
+	got, _ := p.Lead(id)
+	if diff := cmp.Diff(a.Body["result"], any(got)); diff != "" {
+		t.Errorf("Lead() differs from crm.lead.get (-rest +Lead):\n%s", diff)
 	}
 }

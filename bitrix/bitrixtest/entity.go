@@ -462,6 +462,39 @@ func (p *Portal) render(k *kind, e *entity, sel *selection) *obj {
 	return o
 }
 
+// snapshot is render(k, e, nil) as plain Go maps, built directly: the Go API reads
+// whole CRMs with it. Callers hold p.mu.
+func (p *Portal) snapshot(k *kind, e *entity) map[string]any {
+	m := make(map[string]any, len(k.fields)+len(p.userFields))
+	for i := range k.fields {
+		f := &k.fields[i]
+		if !f.multiple {
+			if v, ok := e.fields[f.name]; ok {
+				m[f.name] = v
+			} else {
+				m[f.name] = nil
+			}
+			continue
+		}
+		vals := e.multi[f.name]
+		if len(vals) == 0 {
+			continue
+		}
+		entries := make([]any, len(vals))
+		for j, v := range vals {
+			entries[j] = map[string]any{"ID": strconv.Itoa(v.id), "VALUE_TYPE": v.valueType,
+				"VALUE": v.value, "TYPE_ID": f.name}
+		}
+		m[f.name] = entries
+	}
+	if k == leadKind {
+		for _, f := range p.userFields {
+			m[f.Code] = plainValue(renderUF(f, e.uf[f.Code]))
+		}
+	}
+	return m
+}
+
 func renderMulti(name string, vals []multiValue) []any {
 	out := make([]any, len(vals))
 	for i, v := range vals {
