@@ -183,7 +183,7 @@ func (e *Engine) decide(ctx context.Context, memberID string, lead Lead, dir Dir
 			if cached {
 				continue // the script never sees this lead: confirm with fresh settings
 			}
-			return d, nil
+			return e.storedOr(ctx, memberID, lead.ID, c, dir, d)
 		}
 		pl := c.settings.buildPlan(&lead, dir, now, c.patterns, e.rand)
 		pl.Ver, pl.TTL = c.version, int64(e.ttl/time.Second)
@@ -204,6 +204,30 @@ func (e *Engine) decide(ctx context.Context, memberID string, lead Lead, dir Dir
 			"outcome", d.Outcome, "user_id", d.UserID, "repeated", d.Repeated)
 		return d, nil
 	}
+}
+
+// storedOr returns the lead's stored decision when it was assigned before (and the
+// settings changed since to leave it alone), or d.
+func (e *Engine) storedOr(ctx context.Context, memberID string, leadID int64, c *compiled,
+	dir Directory, d Decision) (Decision, error) {
+	if c.version == 0 {
+		return d, nil // nothing was ever decided for the portal
+	}
+	body, err := e.rdb.Get(ctx, keyspace.RoutingDecision(memberID, leadID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return d, nil
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("read decision of lead %d for portal %s: %w",
+			leadID, memberID, err)
+	}
+	var res result
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		return Decision{}, fmt.Errorf("decode decision of lead %d: %w", leadID, err)
+	}
+	prior := c.settings.decision(res, dir)
+	prior.Repeated = true
+	return prior, nil
 }
 
 // notRouted returns the decision for a lead the settings leave alone.

@@ -35,6 +35,17 @@ func TestDecidingAgainSpendsNoTurn(t *testing.T) {
 			if next := decide(t, e, 101, dir, monday10); next.UserID != 2 {
 				t.Errorf("next lead went to %d, want Boris (2): the repeat spent a turn", next.UserID)
 			}
+			// The settings now leave such leads alone, but this one was decided.
+			scoped := oneTeam(RoundRobin, 1, 2, 3)
+			scoped.Scope = Scope{Mode: ScopeSources, Sources: []string{"WEB"}}
+			save(t, e, scoped)
+			if d := decide(t, e, 100, dir, monday10); d.UserID != first.UserID || !d.Repeated {
+				t.Errorf("Decide() after a scope change = %s user %d repeated %v, want the first",
+					d.Outcome, d.UserID, d.Repeated)
+			}
+			if d := decide(t, e, 102, dir, monday10); d.Outcome != NotRouted {
+				t.Errorf("Decide() of a new lead = %s, want not routed", d.Outcome)
+			}
 		})
 	}
 }
