@@ -63,6 +63,33 @@ func (p *Portal) Leads() []map[string]any {
 	return out
 }
 
+// CountLeads counts the leads whose scalar field equals value ("" matches an empty
+// field), e.g. CountLeads("ASSIGNED_BY_ID", "1"); it is cheap on large portals.
+func (p *Portal) CountLeads(field, value string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, e := range p.crm.leads.order {
+		if e.fields[field] == value {
+			n++
+		}
+	}
+	return n
+}
+
+// LeadField returns one scalar field of a lead in its legacy string form; ok is false
+// when the lead does not exist or the field is empty.
+func (p *Portal) LeadField(id int, field string) (value string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.crm.leads.get(id)
+	if e == nil {
+		return "", false
+	}
+	value, ok = e.fields[field]
+	return value, ok
+}
+
 // LeadCount is the number of leads.
 func (p *Portal) LeadCount() int {
 	p.mu.Lock()

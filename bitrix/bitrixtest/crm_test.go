@@ -353,3 +353,24 @@ func TestLeadSnapshotMatchesRESTAnswer(t *testing.T) {
 		t.Errorf("Lead() differs from crm.lead.get (-rest +Lead):\n%s", diff)
 	}
 }
+
+func TestCountLeadsAndLeadField(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	p := s.NewPortal(PortalOptions{})
+	for i := range 5 {
+		p.AddLead(1, map[string]any{"ASSIGNED_BY_ID": 1 + i%2})
+	}
+	if n := p.CountLeads("ASSIGNED_BY_ID", "1"); n != 3 {
+		t.Errorf("CountLeads(ASSIGNED_BY_ID, 1) = %d, want 3", n)
+	}
+	if n := p.CountLeads("SOURCE_ID", ""); n != 5 {
+		t.Errorf("CountLeads(SOURCE_ID, \"\") = %d, want 5", n)
+	}
+	if v, ok := p.LeadField(2, "ASSIGNED_BY_ID"); !ok || v != "2" {
+		t.Errorf("LeadField(2, ASSIGNED_BY_ID) = %q, %v", v, ok)
+	}
+	if _, ok := p.LeadField(99, "ID"); ok {
+		t.Errorf("LeadField of a missing lead reported ok")
+	}
+}
