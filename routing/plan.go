@@ -150,8 +150,9 @@ func (s *Settings) buildPlan(l *Lead, dir Directory, now time.Time, p patterns,
 		var t *Team
 		var m *Member
 		if target.Kind == TargetTeam {
-			t = s.team(target.Team)
-			m = t.member(l.ExistingOwner)
+			if t = s.team(target.Team); t != nil {
+				m = t.member(l.ExistingOwner)
+			}
 		}
 		if m != nil || !s.ExistingClient.MembersOnly {
 			pl.Steps = append(pl.Steps, step{Kind: stepOwner, Team: target.Team,
