@@ -2,6 +2,7 @@ package bitrixtest
 
 import (
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -315,4 +316,38 @@ func (p *Portal) newDelivery(b EventBinding, event string, data, auth [][2]strin
 	}
 	return &delivery{portal: p, event: event, handler: b.Handler, handlerID: b.ID,
 		head: head, tail: tail}
+}
+
+// eventTest answers event.test: ONAPPTEST goes to the handlers bound for it, with the
+// call's parameters under data[QUERY].
+func eventTest(c *call) (outcome, *restError) {
+	var data [][2]string
+	for _, k := range c.in.keys {
+		if k == "auth" || k == "access_token" {
+			continue
+		}
+		if v, ok := c.in.m[k].(string); ok {
+			data = append(data, [2]string{"[QUERY][" + k + "]", v})
+		}
+	}
+	p := c.p
+	p.mu.Lock()
+	targets := p.onlineTargets("ONAPPTEST")
+	var jobs []*delivery
+	for _, b := range targets {
+		jobs = append(jobs, p.newDelivery(b, "ONAPPTEST", data, p.crmAuth(c.g.userID, 3)))
+	}
+	p.mu.Unlock()
+	p.srv.delivery.enqueue(jobs)
+	return outcome{result: true}, nil
+}
+
+// eventsList answers events: the names event.bind accepts.
+func eventsList(*call) (outcome, *restError) {
+	names := make([]string, 0, len(knownEvents))
+	for name := range knownEvents {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return outcome{result: names}, nil
 }

@@ -421,3 +421,21 @@ func TestFailedDeliveryIsNotRetried(t *testing.T) {
 			len(p.Deliveries()))
 	}
 }
+
+func TestEventTest(t *testing.T) {
+	t.Parallel()
+	in := setup(t, Options{}, "ONAPPTEST")
+	a := postJSON(t, in.portal.ClientEndpoint(), "event.test", in.tok.AccessToken,
+		map[string]any{"any": "thing"})
+	if a.Body["result"] != true {
+		t.Fatalf("event.test = %s", a.Raw)
+	}
+	d := waitDeliveries(t, in.portal, 1)[0]
+	if d.Event != "ONAPPTEST" || d.Form.Get("data[QUERY][any]") != "thing" {
+		t.Errorf("ONAPPTEST = %s", d.Body)
+	}
+	names := postJSON(t, in.portal.ClientEndpoint(), "events", in.tok.AccessToken, nil)
+	if !strings.Contains(names.Raw, `"ONCRMLEADADD"`) {
+		t.Errorf("events = %s", names.Raw)
+	}
+}

@@ -25,6 +25,8 @@ func init() {
 		"event.bind":               {"", eventBind},
 		"event.unbind":             {"", eventUnbind},
 		"event.get":                {"", eventGet},
+		"event.test":               {"", eventTest},
+		"events":                   {"", eventsList},
 		"event.offline.get":        {"", eventOfflineGet},
 		"event.offline.clear":      {"", eventOfflineClear},
 		"event.offline.error":      {"", eventOfflineError},
@@ -32,6 +34,7 @@ func init() {
 		"placement.bind":           {"placement", placementBind},
 		"placement.unbind":         {"placement", placementUnbind},
 		"placement.get":            {"placement", placementGet},
+		"placement.list":           {"placement", placementList},
 		"scope":                    {"", scopeMethod},
 	}
 	crmMethods("crm.lead", leadKind, methods)

@@ -1,6 +1,7 @@
 package bitrixtest
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -124,4 +125,17 @@ func orEmpty(m map[string]any) any {
 		return []any{}
 	}
 	return m
+}
+
+// placementList answers placement.list: the codes the app's scope allows.
+func placementList(c *call) (outcome, *restError) {
+	scope := c.p.appScope()
+	codes := []string{}
+	for code, need := range knownPlacements {
+		if scopeAllows(scope, need) {
+			codes = append(codes, code)
+		}
+	}
+	sort.Strings(codes)
+	return outcome{result: codes}, nil
 }
