@@ -36,6 +36,7 @@ func (q *offlineQueue) record(event string, id int, connector string, now time.T
 	for _, r := range q.rows {
 		if r.messageID == msg && r.connector == connector && r.processID == "" {
 			r.at = now
+			r.errored = false // a new change is pending again
 			return
 		}
 	}
