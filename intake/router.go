@@ -45,19 +45,26 @@ type routeRecord struct {
 	Outcome routing.Outcome `json:"outcome"`
 	Person  string          `json:"person,omitempty"`
 	TeamID  string          `json:"team,omitempty"`
-	Trace   string          `json:"trace,omitempty"`
 }
 
 // pipelineRecord is the pipeline's per-lead record in keyspace.Routed, written as
-// the pipeline writes its own: the owner is on the lead ("w").
+// the pipeline writes its own once it has written the owner ("w", "wa") and noted
+// the decision ("n"): the lead was born with its owner, the reason is on its
+// timeline, and the portal told the owner (REGISTER_SONET_EVENT). The pipeline then
+// settles the lead's events as already routed (or, for updates just after, as
+// echoes).
+//
+// TODO(#7): use an exported recorder of package queue instead of its wire format.
 type pipelineRecord struct {
-	UserID  int64     `json:"u"`
-	Person  string    `json:"p,omitempty"`
-	RuleID  string    `json:"r,omitempty"`
-	TeamID  string    `json:"t,omitempty"`
-	Trace   string    `json:"x,omitempty"`
-	At      time.Time `json:"at"`
-	Written bool      `json:"w,omitempty"`
+	UserID    int64     `json:"u"`
+	Person    string    `json:"p,omitempty"`
+	RuleID    string    `json:"r,omitempty"`
+	TeamID    string    `json:"t,omitempty"`
+	Trace     string    `json:"x,omitempty"`
+	At        time.Time `json:"at"`
+	Written   bool      `json:"w,omitempty"`
+	Noted     bool      `json:"n,omitempty"`
+	WrittenAt time.Time `json:"wa,omitzero"`
 }
 
 // Route decides the owner of c. The lead has no ID yet, so it is decided under a
@@ -79,8 +86,8 @@ func (r *EngineRouter) Route(ctx context.Context, memberID string, c Candidate) 
 	if err != nil {
 		return Decision{}, fmt.Errorf("decide: %w", err)
 	}
-	rec := routeRecord{Outcome: d.Outcome, TeamID: d.TeamID, Trace: d.Trace.Text(dir.Lang)}
-	out := Decision{Rule: d.RuleID, Reason: rec.Trace, StandIn: lead.ID}
+	rec := routeRecord{Outcome: d.Outcome, TeamID: d.TeamID}
+	out := Decision{Rule: d.RuleID, Reason: d.Trace.Text(dir.Lang), StandIn: lead.ID}
 	if d.Outcome == routing.Assigned {
 		out.Owner = d.UserID
 		rec.Person = dir.People[d.UserID].Name
@@ -136,13 +143,14 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 	}
 	now := r.now()
 	raw, err := json.Marshal(pipelineRecord{UserID: d.Owner, Person: rec.Person, RuleID: d.Rule,
-		TeamID: rec.TeamID, Trace: rec.Trace, At: now, Written: true})
+		TeamID: rec.TeamID, Trace: d.Reason, At: now, Written: true, Noted: true,
+		WrittenAt: now})
 	if err != nil {
 		return err
 	}
 	entry, err := json.Marshal(queue.LogEntry{Time: now, LeadID: leadID,
 		Outcome: queue.OutcomeAssigned, UserID: d.Owner, Person: rec.Person, RuleID: d.Rule,
-		TeamID: rec.TeamID, Reason: rec.Trace})
+		TeamID: rec.TeamID, Reason: d.Reason})
 	if err != nil {
 		return err
 	}

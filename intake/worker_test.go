@@ -69,8 +69,9 @@ func TestCreatedLeadRecordedForPipeline(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.UserID != ann || !rec.Written || rec.Person != "Ann Lee" {
-		t.Errorf("pipeline record = %+v, want Ann (2), written", rec)
+	if rec.UserID != ann || !rec.Written || !rec.Noted || rec.Person != "Ann Lee" ||
+		rec.Trace == "" {
+		t.Errorf("pipeline record = %+v, want Ann (2), written and noted, with the reason", rec)
 	}
 	// Recording the lead again (a retry after a failure) changes nothing.
 	if err := b.svc.router.Created(ctx, member, rc.LeadID, Decision{Owner: bob}); err != nil {
