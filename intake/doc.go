@@ -60,6 +60,16 @@
 // attempts, makes the post a dead letter that Retry can send again. The person's
 // details are removed from Redis once the lead exists.
 //
+// EngineRouter is the Router of a deployment. It decides with routing.Engine under
+// a negative stand-in lead ID derived from the intake ID (the lead has no ID yet),
+// reading the people the settings name in one batch and reusing them for
+// DirectoryTTL. Once the lead exists it moves the decision to the lead's ID, so
+// deciding the lead again returns the same owner without spending a turn, and
+// writes the pipeline's per-lead record (owner written, decision noted), its
+// assignment-log line and its daily count, so the pipeline settles the lead's
+// ONCRMLEADADD as already routed. A lead routing held or did not route is created
+// without an owner and left to the pipeline.
+//
 // This package runs its own consumer group rather than the pipeline's queue: the
 // pipeline's stream carries lead IDs of leads that already exist, while an intake
 // post carries a lead that does not exist yet.
