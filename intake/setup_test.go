@@ -30,7 +30,8 @@ const (
 )
 
 // bundle is a running intake: real Redis, the fake portal with the app installed,
-// routing with a round-robin team and one rule, and the Service's workers.
+// routing with a round-robin team and two rules (ADVERTISING to Carl, PARTNER held),
+// and the Service's workers.
 type bundle struct {
 	rdb    redis.UniversalClient
 	srv    *bitrixtest.Server
@@ -83,7 +84,11 @@ func setupOn(t *testing.T, rdb redis.UniversalClient, start bool) *bundle {
 		Rules: []routing.Rule{{ID: "ads", Name: "Ads to Carl",
 			Conditions: []routing.Condition{{Field: "SOURCE_ID", Op: routing.OpEquals,
 				Value: "ADVERTISING"}},
-			Target: routing.Target{Kind: routing.TargetPerson, User: carl}}},
+			Target: routing.Target{Kind: routing.TargetPerson, User: carl}},
+			{ID: "partners", Name: "Partners wait",
+				Conditions: []routing.Condition{{Field: "SOURCE_ID", Op: routing.OpEquals,
+					Value: "PARTNER"}},
+				Target: routing.Target{Kind: routing.TargetHold}}},
 		Default: routing.Target{Kind: routing.TargetTeam, Team: "sales"},
 	}
 	if _, err := engine.SaveSettings(ctx, b.portal.MemberID(), settings, admin); err != nil {

@@ -404,3 +404,21 @@ func TestStopLetsPostsInHandFinish(t *testing.T) {
 		t.Errorf("post in hand at Stop = %+v, %v; want created", got, err)
 	}
 }
+
+func TestHeldLeadLeftToPipeline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	src := b.source(t, Options{CRMSource: "PARTNER"})
+	rc := b.settled(t, src, b.accept(t, src, annaPost, "").IntakeID)
+	if rc.State != Created || rc.Owner != 0 {
+		t.Fatalf("held post = %+v, want created without an owner of ours", rc)
+	}
+	ctx := context.Background()
+	lead := strconv.FormatInt(rc.LeadID, 10)
+	if ok, _ := b.rdb.HExists(ctx, keyspace.Routed(b.portal.MemberID()), lead).Result(); ok {
+		t.Error("a held lead has a pipeline record; the pipeline would never route it")
+	}
+	if got := owner(b.lead(t, rc.LeadID)); got == ann || got == bob || got == carl {
+		t.Errorf("held lead owner %d, want the portal's default, not a routed person", got)
+	}
+}
