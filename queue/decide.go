@@ -57,7 +57,7 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 	}
 	trace := traceLine(d.Trace, dir.Lang)
 	entry := &LogEntry{Time: b.now, LeadID: u.leadID, RuleID: d.RuleID, TeamID: d.TeamID,
-		Reason: trace}
+		Reason: trace, Skip: mainReason(d.Trace)}
 	switch d.Outcome {
 	case routing.Assigned:
 		rec := &record{UserID: d.UserID, Person: dir.People[d.UserID].Name, RuleID: d.RuleID,
@@ -156,18 +156,13 @@ func scalar(raw json.RawMessage) string {
 	return ""
 }
 
-// traceLine renders a decision's trace as one line.
-// TODO(#5): use routing's Trace.Text once it lands; this lists the entries plainly.
-func traceLine(t routing.Trace, lang string) string {
-	parts := make([]string, 0, len(t.Entries))
-	for _, e := range t.Entries {
-		s := e.Code
-		for _, k := range []string{"name", "rule_name", "team_name", "reason", "how"} {
-			if v := e.Params[k]; v != "" {
-				s += " " + v
-			}
-		}
-		parts = append(parts, s)
+// traceLine renders a decision's trace as one line, in the portal's language.
+func traceLine(t routing.Trace, lang string) string { return t.Text(lang) }
+
+// mainReason returns the reason code of a decision's first trace entry.
+func mainReason(t routing.Trace) string {
+	if len(t.Entries) == 0 {
+		return ""
 	}
-	return strings.Join(parts, "; ")
+	return t.Entries[0].Params["reason"]
 }
