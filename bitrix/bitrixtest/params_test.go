@@ -44,7 +44,8 @@ func TestParseFormBrackets(t *testing.T) {
 }
 
 func FuzzParseForm(f *testing.F) {
-	for _, seed := range []string{"a[b][]=1&a[b][]=2", "a[=1", "]]=[[", "a[][][x]=%ZZ", "x=1&x[y]=2"} {
+	seeds := []string{"a[b][]=1&a[b][]=2", "a[=1", "]]=[[", "a[][][x]=%ZZ", "x=1&x[y]=2"}
+	for _, seed := range seeds {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
