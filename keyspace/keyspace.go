@@ -113,16 +113,11 @@ func EventStream(memberID string) string { return tagged(memberID) + "events" }
 func ReadyPortals() string { return "lr:queue:ready" }
 
 // Routed is a hash of the pipeline's record per lead, lead ID → JSON (owner, rule,
-// time, whether the owner was written back to the portal). It makes routing and the
-// write-back happen once per lead. Written and read by the workers; no TTL.
+// time, whether and when the owner was written back to the portal, whether the
+// owner was notified). It makes routing and the write-back happen once per lead,
+// and recognises the ONCRMLEADUPDATE echo of the app's own write. Written and read
+// by the workers; no TTL.
 func Routed(memberID string) string { return tagged(memberID) + "routed" }
-
-// OwnWrite is a string holding the owner the app itself just wrote to the lead, so
-// that the ONCRMLEADUPDATE it causes is recognised and ignored. Written by the
-// workers before each write-back; read by the workers; lives for minutes.
-func OwnWrite(memberID string, leadID int64) string {
-	return tagged(memberID) + "own-write:" + itoa(leadID)
-}
 
 // Held is a sorted set of lead IDs that routing held (nobody could take them yet),
 // scored by the Unix time in milliseconds of the next attempt. Written and read by

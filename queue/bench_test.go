@@ -35,7 +35,9 @@ const (
 // fake portal enforcing the real leaky bucket, and reports REST calls per routed
 // lead, the wall time against the bucket's minimum time for the calls made, the
 // ratio of calls against a naive per-lead script routing the same burst on a twin
-// portal, and Redis commands per routed lead.
+// portal, and Redis commands per routed lead: those the app sent (a script call
+// counts one; MULTI/EXEC count too), and those the server ran (INFO commandstats,
+// which also counts the commands inside scripts).
 func BenchmarkBurst(b *testing.B) {
 	const leads, reps = 1000, 10
 	for b.Loop() {
@@ -44,6 +46,8 @@ func BenchmarkBurst(b *testing.B) {
 		e.startQueue(b, queue.Config{Consumer: "bench", SweepEvery: time.Hour})
 		time.Sleep(time.Second) // the sweep at start
 		drainBucket(e, p)
+		sent := &commandCounter{}
+		e.rdb.AddHook(sent)
 		before := commandStats(b, e.rdb)
 		start := time.Now()
 		for i := range leads {
@@ -65,7 +69,15 @@ func BenchmarkBurst(b *testing.B) {
 		b.ReportMetric(minimum.Seconds(), "bucket-min-s")
 		b.ReportMetric(wall.Seconds()/max(minimum.Seconds(), 1), "wall/bucket-min")
 		b.ReportMetric(float64(naiveCalls)/float64(calls), "naive-calls/app-calls")
-		b.ReportMetric(float64(cmds.total-before.total)/leads, "redis-cmds/lead")
+		b.ReportMetric(float64(sent.n.Load())/leads, "redis-cmds-sent/lead")
+		b.ReportMetric(float64(cmds.total-before.total)/leads, "redis-cmds-run/lead")
+		perLead := map[string]float64{}
+		for k, n := range cmds.by {
+			if d := n - before.by[k]; d > 0 {
+				perLead[k] = float64(d) / leads
+			}
+		}
+		b.Logf("Redis commands per lead: %v", perLead)
 		b.ReportMetric(float64(cmds.scripts-before.scripts)/leads, "redis-scripts/lead")
 	}
 }
@@ -142,7 +154,10 @@ func (a staticAuth) Refresh(context.Context, bitrix.Credentials) (bitrix.Credent
 }
 func (a staticAuth) Moved(context.Context, string) error { return nil }
 
-type cmdCounts struct{ total, scripts int64 }
+type cmdCounts struct {
+	total, scripts int64
+	by             map[string]int64
+}
 
 // commandStats sums INFO commandstats: every command, and script calls.
 func commandStats(b testing.TB, rdb redis.UniversalClient) cmdCounts {
@@ -151,7 +166,7 @@ func commandStats(b testing.TB, rdb redis.UniversalClient) cmdCounts {
 	if err != nil {
 		b.Fatalf("INFO commandstats: %v", err)
 	}
-	var c cmdCounts
+	c := cmdCounts{by: map[string]int64{}}
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
 		if !ok {
@@ -159,11 +174,32 @@ func commandStats(b testing.TB, rdb redis.UniversalClient) cmdCounts {
 		}
 		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
 		c.total += n
+		c.by[strings.TrimPrefix(name, "cmdstat_")] = n
 		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
 			c.scripts += n
 		}
 	}
 	return c
+}
+
+// commandCounter counts the commands a client sends, pipelined ones each, a script
+// call as one.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
 }
 
 // BenchmarkNoisyNeighbour gives portal A a backlog of 10,000 leads and then portal

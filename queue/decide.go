@@ -55,7 +55,7 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 		u.res = b.classify(fmt.Errorf("decide: %w", err))
 		return false
 	}
-	trace := traceLine(d.Trace, dir.Lang)
+	trace := d.Trace.Text(dir.Lang)
 	entry := &LogEntry{Time: b.now, LeadID: u.leadID, RuleID: d.RuleID, TeamID: d.TeamID,
 		Reason: trace, Skip: mainReason(d.Trace)}
 	switch d.Outcome {
@@ -155,9 +155,6 @@ func scalar(raw json.RawMessage) string {
 	}
 	return ""
 }
-
-// traceLine renders a decision's trace as one line, in the portal's language.
-func traceLine(t routing.Trace, lang string) string { return t.Text(lang) }
 
 // mainReason returns the reason code of a decision's first trace entry.
 func mainReason(t routing.Trace) string {

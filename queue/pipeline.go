@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/keyspace"
 	"github.com/leadrouter/leadrouter/oauth"
@@ -53,6 +51,9 @@ type record struct {
 	// and the trace is on the lead's timeline.
 	Written bool `json:"w,omitempty"`
 	Noted   bool `json:"n,omitempty"`
+	// WrittenAt is when the app wrote the owner: the ONCRMLEADUPDATE that follows
+	// within Config.OwnWriteTTL is the echo of that write.
+	WrittenAt time.Time `json:"wa,omitzero"`
 }
 
 // batchRun is one turn's view of a portal.
@@ -75,7 +76,7 @@ func (q *Queue) process(ctx context.Context, memberID string, units []*unit) tim
 		b.failAll(units, err)
 		return b.pause
 	}
-	toRead := b.triage(ctx, units)
+	toRead := b.triage(units)
 	leads := b.read(ctx, toRead)
 	var toWrite []*unit
 	for _, u := range units {
@@ -131,10 +132,9 @@ var errPortalGone = errors.New("portal unavailable")
 
 // triage settles what needs no REST call and returns the units whose lead must be
 // read and decided. A recorded decision not yet written (or noted) stays settled
-// with its record, to be written again.
-func (b *batchRun) triage(ctx context.Context, units []*unit) []*unit {
-	var echoes []*redis.IntCmd
-	pipe := b.q.rdb.Pipeline()
+// with its record, to be written again. An update of a lead the app has routed is
+// never routed again; shortly after the app's own write it is that write's echo.
+func (b *batchRun) triage(units []*unit) []*unit {
 	var read []*unit
 	for _, u := range units {
 		rec := b.records[u.leadID]
@@ -143,24 +143,10 @@ func (b *batchRun) triage(ctx context.Context, units []*unit) []*unit {
 			read = append(read, u)
 		case !rec.Written || !rec.Noted:
 			u.res = result{kind: settled}
-		case u.event == bitrix.EventLeadUpdate:
-			echoes = append(echoes, pipe.Exists(ctx, keyspace.OwnWrite(b.memberID, u.leadID)))
-			u.res = result{kind: settled, reason: reasonAlreadyRouted}
+		case u.event == bitrix.EventLeadUpdate && b.now.Sub(rec.WrittenAt) < b.q.cfg.OwnWriteTTL:
+			u.res = result{kind: settled, reason: reasonEcho}
 		default:
 			u.res = result{kind: settled, reason: reasonAlreadyRouted}
-		}
-	}
-	if len(echoes) > 0 {
-		pipe.Exec(ctx)
-		i := 0
-		for _, u := range units {
-			if rec := b.records[u.leadID]; rec != nil && rec.Written &&
-				u.event == bitrix.EventLeadUpdate {
-				if echoes[i].Val() > 0 {
-					u.res.reason = reasonEcho
-				}
-				i++
-			}
 		}
 	}
 	return read

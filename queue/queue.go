@@ -13,7 +13,7 @@
 // writes the owner, the notification and the timeline comment in batches. A lead
 // whose record says it was written is never routed again; a decision recorded but not
 // yet written is written again with the same owner. The app's own writes cause
-// ONCRMLEADUPDATE echoes, recognised by a short-lived marker (keyspace.OwnWrite) and
+// ONCRMLEADUPDATE echoes, recognised by the time of the write in the lead's record and
 // by comparing the lead's owner with the record.
 //
 // Temporary failures are retried by re-appending the entry with a higher attempt
@@ -71,7 +71,8 @@ type Config struct {
 	MaxAttempts int
 	// HoldRetry is how soon a held lead is decided again (default 1m).
 	HoldRetry time.Duration
-	// OwnWriteTTL is how long the app's own write of an owner is remembered (10m).
+	// OwnWriteTTL is how long after the app's own write of an owner an update of
+	// the lead counts as that write's echo (default 10m).
 	OwnWriteTTL time.Duration
 	// DirectoryTTL is how long a portal's people are cached by this instance (1m).
 	DirectoryTTL time.Duration

@@ -31,6 +31,17 @@ type LogEntry struct {
 	TeamID  string    `json:"team_id,omitempty"`
 	// Reason is the decision's one-line trace, in the portal's language.
 	Reason string `json:"reason"`
+	// Skip is the settings' reason code for a lead not routed or held
+	// (routing.NotInSources, ...).
+	Skip string `json:"skip,omitempty"`
+}
+
+// skipReason is the settings' reason for leaving a lead alone, from its trace.
+func (e *LogEntry) skipReason() string {
+	if e == nil || e.Skip == "" {
+		return reasonNotRouted
+	}
+	return e.Skip
 }
 
 // DeadLetter is work the pipeline could not deliver, kept for the administrator.
@@ -100,7 +111,7 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 		return
 	case retry:
 		if u.attempt+1 < q.cfg.MaxAttempts {
-			pipe.ZRem(ctx, heldKey, lead)
+			q.unhold(ctx, pipe, heldKey, u)
 			it := Item{Event: u.event, LeadID: u.leadID, At: u.at, Attempt: u.attempt + 1}
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.EventStream(memberID), Values: it.values(now)})
 			mRetried.Inc()
@@ -110,7 +121,7 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 			reason: fmt.Sprintf("gave up after %d attempts: %s", u.attempt+1, u.res.reason)}
 		fallthrough
 	case dead:
-		pipe.ZRem(ctx, heldKey, lead)
+		q.unhold(ctx, pipe, heldKey, u)
 		d := DeadLetter{ID: randomID(), LeadID: u.leadID, Event: u.event, Reason: u.res.reason,
 			Code: u.res.code, Time: now, Attempts: u.attempt + 1}
 		b, _ := json.Marshal(d)
@@ -120,11 +131,22 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 		q.log.Warn("lead dead-lettered", "member_id", memberID, "lead_id", u.leadID,
 			"reason", u.res.reason, "error", u.res.err)
 	case settled:
-		pipe.ZRem(ctx, heldKey, lead)
+		q.unhold(ctx, pipe, heldKey, u)
 		if u.res.reason != "" {
-			pipe.HIncrBy(ctx, stats, "skip:"+u.res.reason, 1)
 			mSkipped.WithLabelValues(u.res.reason).Inc()
 		}
+		if u.res.reason == reasonNotRouted {
+			// The settings page shows why leads were left alone; echoes and repeats
+			// of routed leads are the pipeline's business and only metrics count them.
+			pipe.HIncrBy(ctx, stats, "skip:"+u.log.skipReason(), 1)
+		}
+	}
+}
+
+// unhold takes a lead that came from the held set out of it.
+func (q *Queue) unhold(ctx context.Context, pipe redis.Pipeliner, heldKey string, u *unit) {
+	if u.held {
+		pipe.ZRem(ctx, heldKey, itoa(u.leadID))
 	}
 }
 

@@ -19,10 +19,6 @@ func (b *batchRun) write(ctx context.Context, units []*unit) {
 	if len(units) == 0 {
 		return
 	}
-	if err := b.markOwnWrites(ctx, units); err != nil {
-		b.failAll(units, err)
-		return
-	}
 	cmds := b.writeCommands(units)
 	res := &bitrix.BatchResult{Result: map[string]json.RawMessage{}, Errors: map[string]*bitrix.Error{}}
 	failed := map[string]error{}
@@ -44,20 +40,6 @@ func (b *batchRun) write(ctx context.Context, units []*unit) {
 	}
 	b.readWrites(units, res, failed)
 	b.markWritten(ctx, units)
-}
-
-// markOwnWrites remembers, before the write, which owner the app is about to set,
-// so that the ONCRMLEADUPDATE it causes is recognised as ours.
-func (b *batchRun) markOwnWrites(ctx context.Context, units []*unit) error {
-	pipe := b.q.rdb.Pipeline()
-	for _, u := range units {
-		pipe.Set(ctx, keyspace.OwnWrite(b.memberID, u.leadID), b.records[u.leadID].UserID,
-			b.q.cfg.OwnWriteTTL)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("mark own writes: %w", err)
-	}
-	return nil
 }
 
 func (b *batchRun) writeCommands(units []*unit) []bitrix.Command {
@@ -106,7 +88,7 @@ func (b *batchRun) readWrites(units []*unit, res *bitrix.BatchResult, failed map
 				u.res = b.classify(err)
 				continue
 			}
-			rec.Written, u.wroteOwner = true, true
+			rec.Written, rec.WrittenAt, u.wroteOwner = true, b.now, true
 		}
 		var retryErr error
 		for _, c := range []string{"n" + id, "t" + id} {
