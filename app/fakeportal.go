@@ -15,6 +15,7 @@ import (
 func runFakePortal(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fakeportal", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8090", "where the fake portal listens (host:port)")
+	oauthAddr := fs.String("oauth-addr", "", "where the fake OAuth server listens (default: a free port)")
 	rate := fs.Float64("rate", 2, "requests a second a portal's REST bucket drains; negative turns limits off")
 	burst := fs.Int("burst", 50, "size of a portal's REST bucket")
 	if err := fs.Parse(args); err != nil {
@@ -22,7 +23,7 @@ func runFakePortal(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := bitrixtest.Listen(bitrixtest.Options{
-		Addr: *addr, Rate: *rate, Burst: *burst, Logger: log,
+		Addr: *addr, OAuthAddr: *oauthAddr, Rate: *rate, Burst: *burst, Logger: log,
 	})
 	if err != nil {
 		return err
