@@ -76,7 +76,7 @@ func TestRedisLimiterSharedBucket(t *testing.T) {
 // fails at once and takes no slot.
 func TestRedisLimiterDeadline(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	l := NewRedisLimiter(rdb, 0.1, 2) // the next slot is 10 s away
 	for range 2 {
 		if err := l.Wait(t.Context(), testMember); err != nil {
@@ -108,7 +108,7 @@ func TestRedisLimiterDeadline(t *testing.T) {
 // next request until the time the portal named, or one drain interval.
 func TestRedisLimiterBackoff(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	tests := []struct {
 		name    string
 		rate    float64
@@ -174,7 +174,7 @@ func TestRedisLimiterMethodBlock(t *testing.T) {
 // larger bucket while others keep the default.
 func TestRedisLimiterPortalLimits(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	l := NewRedisLimiter(rdb, 0.1, 3)
 	enterprise := "ffffffffffffffffffffffffffffffff"
 	large := "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"

@@ -205,7 +205,7 @@ func TestErrorClassesThroughPortal(t *testing.T) {
 			check:     requestCount(1, "crm.lead.add"),
 		},
 	}
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -393,7 +393,7 @@ func TestRequestMetrics(t *testing.T) {
 
 func TestBatchOperationLimitBlocksMethod(t *testing.T) {
 	t.Parallel()
-	limiter := bitrix.NewRedisLimiter(redistest.Start(t).Client(t), 100, 50)
+	limiter := bitrix.NewRedisLimiter(redistest.New(t), 100, 50)
 	b := setup(t, bitrixtest.Options{}, bitrix.Options{Limiter: limiter})
 	b.portal.AddOperatingTime("crm.lead.list", 481*time.Second)
 
