@@ -178,7 +178,7 @@ func (b *batchRun) classify(err error) result {
 		}
 		b.pauseUntil(until)
 		mPaused.Inc()
-		return result{kind: retry, reason: "portal rate limit", code: code, err: err}
+		return result{kind: retry, reason: "portal rate limit", code: code, err: err, free: true}
 	case errors.Is(err, errPortalGone), errors.Is(err, oauth.ErrUnknownPortal):
 		return result{kind: dead, reason: "portal not available: " + err.Error(), code: code, err: err}
 	case bitrix.Temporary(err) || be == nil:

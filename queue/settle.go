@@ -110,9 +110,13 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 		}
 		return
 	case retry:
-		if u.attempt+1 < q.cfg.MaxAttempts {
+		attempt := u.attempt + 1
+		if u.res.free {
+			attempt = u.attempt
+		}
+		if attempt < q.cfg.MaxAttempts {
 			q.unhold(ctx, pipe, heldKey, u)
-			it := Item{Event: u.event, LeadID: u.leadID, At: u.at, Attempt: u.attempt + 1}
+			it := Item{Event: u.event, LeadID: u.leadID, At: u.at, Attempt: attempt}
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.EventStream(memberID), Values: it.values(now)})
 			mRetried.Inc()
 			return

@@ -72,6 +72,9 @@ type result struct {
 	code   string    // the portal's error code, for dead letters
 	until  time.Time // held: when to decide again
 	err    error     // retry and dead: the failure, for the log
+	// free marks a retry that does not count as an attempt: the portal asked us to
+	// slow down, which says nothing about the lead.
+	free bool
 }
 
 // turn takes one batch of the portal's work, processes it and settles every entry

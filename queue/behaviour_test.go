@@ -1,0 +1,211 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/queue"
+	"github.com/leadrouter/leadrouter/routing"
+)
+
+// TestOwnWriteEcho checks that the ONCRMLEADUPDATE the app's own write causes is
+// recognised without reading the lead again, and that a person's later edit of a
+// routed lead does not route it again.
+func TestOwnWriteEcho(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "echo", 2)
+	q, _ := e.startQueue(t, testConfig("echo"))
+	ctx := context.Background()
+	id := p.AddLead(1, map[string]any{"TITLE": "Echo"})
+	waitFor(t, 10*time.Second, "lead routed", func() bool { return unassigned(p) == 0 })
+	waitFor(t, 10*time.Second, "echo settled", func() bool {
+		return depth(t, e, []*bitrixtest.Portal{p}) == 0 && len(p.Deliveries()) >= 3
+	})
+	lead, _ := p.Lead(id)
+	owner := fmt.Sprint(lead["ASSIGNED_BY_ID"])
+	p.UpdateLead(1, id, map[string]any{"TITLE": "Echo, edited by a person"})
+	waitFor(t, 10*time.Second, "edit settled", func() bool {
+		return depth(t, e, []*bitrixtest.Portal{p}) == 0
+	})
+	time.Sleep(100 * time.Millisecond)
+	lead, _ = p.Lead(id)
+	if got := fmt.Sprint(lead["ASSIGNED_BY_ID"]); got != owner {
+		t.Errorf("owner after a person's edit = %s, want %s (not routed again)", got, owner)
+	}
+	if n := countBatches(e.fake, p.MemberID(), "crm.lead.get"); n != 1 {
+		t.Errorf("lead read in %d batches, want 1 (echo and edit need no read)", n)
+	}
+	hist, err := q.LeadHistory(ctx, p.MemberID(), int64(id))
+	if err != nil || len(hist) != 1 || hist[0].Outcome != queue.OutcomeAssigned {
+		t.Fatalf("LeadHistory() = %+v, %v; want one assignment", hist, err)
+	}
+	if notes := p.Notifications(int(hist[0].UserID)); len(notes) != 1 ||
+		!strings.Contains(notes[0], fmt.Sprintf("/crm/lead/details/%d/", id)) {
+		t.Errorf("owner's notifications = %q, want one linking the lead", notes)
+	}
+}
+
+// TestDeadLettersAndRetry checks that a permanent refusal dead-letters the lead with
+// its reason, and that Retry routes it once the cause is gone.
+func TestDeadLettersAndRetry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "dead", 2)
+	q, _ := e.startQueue(t, testConfig("dead"))
+	ctx := context.Background()
+	p.SetAccessDenied(true)
+	createLeads([]*bitrixtest.Portal{p}, 3)
+	var dead []queue.DeadLetter
+	waitFor(t, 10*time.Second, "three dead letters", func() bool {
+		dead, _ = q.DeadLetters(ctx, p.MemberID())
+		return len(dead) == 3
+	})
+	for _, d := range dead {
+		if d.Reason != "access denied" || d.LeadID == 0 {
+			t.Errorf("dead letter = %+v, want reason %q", d, "access denied")
+		}
+	}
+	p.SetAccessDenied(false)
+	if n, err := q.Retry(ctx, p.MemberID(), dead[0].ID); err != nil || n != 1 {
+		t.Fatalf("Retry(one) = %d, %v; want 1", n, err)
+	}
+	if _, err := q.Retry(ctx, p.MemberID(), dead[0].ID); err != queue.ErrNoDeadLetter {
+		t.Errorf("Retry(same again) error = %v, want ErrNoDeadLetter", err)
+	}
+	if n, err := q.Retry(ctx, p.MemberID(), ""); err != nil || n != 2 {
+		t.Fatalf("Retry(all) = %d, %v; want 2", n, err)
+	}
+	waitFor(t, 10*time.Second, "retried leads routed", func() bool { return unassigned(p) == 0 })
+	if dead, _ := q.DeadLetters(ctx, p.MemberID()); len(dead) != 0 {
+		t.Errorf("dead letters after retry = %+v, want none", dead)
+	}
+	st, err := q.Stats(ctx, p.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range st.RoutedToday {
+		total += n
+	}
+	if total != 3 || st.DeadLetters != 0 {
+		t.Errorf("Stats() = %+v; want 3 routed today, no dead letters", st)
+	}
+}
+
+// TestLimitedPortalDoesNotBlockOthers exhausts one portal's time budget for
+// crm.lead.get: its leads wait (paused, not dead-lettered) while another portal's
+// leads are routed.
+func TestLimitedPortalDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200, OperatingLimit: time.Second})
+	limited := e.install(t, "limited", 2)
+	free := e.install(t, "free", 2)
+	q, _ := e.startQueue(t, testConfig("limits"))
+	limited.AddOperatingTime("crm.lead.get", time.Hour)
+	createLeads([]*bitrixtest.Portal{limited, free}, 5)
+	waitFor(t, 10*time.Second, "free portal routed", func() bool { return unassigned(free) == 0 })
+	if n := unassigned(limited); n != 5 {
+		t.Errorf("limited portal unassigned = %d, want 5 (paused)", n)
+	}
+	dead, _ := q.DeadLetters(context.Background(), limited.MemberID())
+	if len(dead) != 0 {
+		t.Errorf("limited portal dead letters = %+v, want none", dead)
+	}
+}
+
+// TestHeldLeadRoutedLater holds leads while every rep's working day is closed and
+// routes them once one opens it.
+func TestHeldLeadRoutedLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "held", 2)
+	ctx := context.Background()
+	for _, id := range []int{2, 3} {
+		u, _ := p.User(id)
+		u.Timeman = "CLOSED"
+		p.UpdateUser(u)
+	}
+	s, _, err := e.engine.Settings(ctx, p.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Teams[0].RequireClockIn = true
+	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("held")
+	cfg.DirectoryTTL = 50 * time.Millisecond
+	q, _ := e.startQueue(t, cfg)
+	createLeads([]*bitrixtest.Portal{p}, 2)
+	waitFor(t, 10*time.Second, "leads held", func() bool {
+		st, _ := q.Stats(ctx, p.MemberID())
+		return st.HeldNow == 2
+	})
+	if n := unassigned(p); n != 2 {
+		t.Fatalf("unassigned while nobody works = %d, want 2", n)
+	}
+	u, _ := p.User(3)
+	u.Timeman = "OPENED"
+	p.UpdateUser(u)
+	waitFor(t, 10*time.Second, "held leads routed", func() bool { return unassigned(p) == 0 })
+	for _, l := range p.Leads() {
+		if got := fmt.Sprint(l["ASSIGNED_BY_ID"]); got != "3" {
+			t.Errorf("lead %v owner = %s, want 3 (the only one at work)", l["ID"], got)
+		}
+	}
+	log, err := q.Log(ctx, p.MemberID(), "held", 10)
+	if err != nil || len(log) != 2 {
+		t.Errorf("Log(held) = %+v, %v; want the two holds", log, err)
+	}
+}
+
+// TestNotRoutedLeadKeepsOwner leaves a lead from another source alone and says so
+// in the log and the stats.
+func TestNotRoutedLeadKeepsOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "scope", 2)
+	ctx := context.Background()
+	s, _, _ := e.engine.Settings(ctx, p.MemberID())
+	s.Scope = routing.Scope{Mode: routing.ScopeSources, Sources: []string{"WEB"}}
+	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := e.startQueue(t, testConfig("scope"))
+	web := p.AddLead(1, map[string]any{"TITLE": "From the site", "SOURCE_ID": "WEB"})
+	call := p.AddLead(1, map[string]any{"TITLE": "From a call", "SOURCE_ID": "CALL"})
+	waitFor(t, 10*time.Second, "both settled", func() bool {
+		h, _ := q.LeadHistory(ctx, p.MemberID(), int64(call))
+		return unassigned(p) == 1 && len(h) == 1
+	})
+	if l, _ := p.Lead(call); fmt.Sprint(l["ASSIGNED_BY_ID"]) != "1" {
+		t.Errorf("call lead owner = %v, want 1 (left alone)", l["ASSIGNED_BY_ID"])
+	}
+	if l, _ := p.Lead(web); fmt.Sprint(l["ASSIGNED_BY_ID"]) == "1" {
+		t.Errorf("web lead owner = 1, want a rep")
+	}
+	h, _ := q.LeadHistory(ctx, p.MemberID(), int64(call))
+	if h[0].Outcome != queue.OutcomeNotRouted || h[0].Reason == "" {
+		t.Errorf("history of the call lead = %+v, want not_routed with a reason", h)
+	}
+	st, _ := q.Stats(ctx, p.MemberID())
+	if st.SkipsWeek[routing.NotInSources] != 1 {
+		t.Errorf("Stats().SkipsWeek = %v, want one %s", st.SkipsWeek, routing.NotInSources)
+	}
+}
+
+// countBatches counts the portal's batch requests whose first command is method.
+func countBatches(fake *bitrixtest.Server, memberID, method string) int {
+	n := 0
+	for _, r := range fake.Requests() {
+		if r.MemberID == memberID && len(r.Batch) > 0 && r.Batch[0] == method {
+			n++
+		}
+	}
+	return n
+}
