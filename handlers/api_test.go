@@ -149,12 +149,15 @@ func TestLeadViews(t *testing.T) {
 		if code := s.call(token, "POST", "/api/simulate", body, &report); code != 200 {
 			t.Fatalf("POST /api/simulate = %d", code)
 		}
-		if len(report.Leads) != 1 || report.Leads[0].Person != "Clara Schmidt" || report.Leads[0].Rule != "Web leads" {
+		if len(report.Leads) != 1 || report.Leads[0].Person != "Clara Schmidt" ||
+			report.Leads[0].Rule != "Web leads" {
 			t.Errorf("trial = %+v, want the typed lead to go to Clara by Web leads", report)
 		}
 		body = map[string]any{"settings": draft, "recent": 10}
-		if code := s.call(token, "POST", "/api/simulate", body, &report); code != 200 || len(report.Leads) != len(ids) {
-			t.Errorf("trial of the latest leads = %d with %d leads, want 200 and %d", code, len(report.Leads), len(ids))
+		code := s.call(token, "POST", "/api/simulate", body, &report)
+		if code != 200 || len(report.Leads) != len(ids) {
+			t.Errorf("trial of the latest leads = %d with %d leads, want 200 and %d",
+				code, len(report.Leads), len(ids))
 		}
 		var versions []any
 		s.call(token, "GET", "/api/versions", nil, &versions)
@@ -172,7 +175,8 @@ func TestIntakeAPI(t *testing.T) {
 	token := s.session(p, anna.ID)
 
 	var created struct{ ID, Name, URL, Secret string }
-	if code := s.call(token, "POST", "/api/intake", map[string]any{"name": "Landing page"}, &created); code != 200 {
+	landing := map[string]any{"name": "Landing page"}
+	if code := s.call(token, "POST", "/api/intake", landing, &created); code != 200 {
 		t.Fatalf("POST /api/intake = %d", code)
 	}
 	if created.Secret == "" || !strings.HasPrefix(created.URL, s.app.URL+"/intake/") {
@@ -198,7 +202,8 @@ func TestIntakeAPI(t *testing.T) {
 	other := s.newPortal("en")
 	s.install(other)
 	otherToken := s.session(other, anna.ID)
-	if code := s.call(otherToken, "POST", "/api/intake/"+created.ID+"/rotate", nil, nil); code != http.StatusNotFound {
+	code := s.call(otherToken, "POST", "/api/intake/"+created.ID+"/rotate", nil, nil)
+	if code != http.StatusNotFound {
 		t.Errorf("another portal rotating this source = %d, want 404", code)
 	}
 }

@@ -274,9 +274,9 @@ func (b *browser) shot(name string) {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
-	path := filepath.Join(b.shots, b.t.Name()+"-"+name+".png")
-	path = strings.ReplaceAll(path, "/TestSettingsInBrowser/", "/")
-	os.MkdirAll(filepath.Dir(path), 0o755)
+	test := strings.NewReplacer("TestSettingsInBrowser/", "journey-", "TestSettings", "",
+		"/", "-").Replace(b.t.Name())
+	path := filepath.Join(b.shots, test+"-"+name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Logf("write screenshot: %v", err)
 	}
@@ -342,17 +342,21 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	// and calls installFinish through the SDK; the portal then opens the app.
 	b.open(p.FrameURL(anna.ID))
 	evalIn[bool](b, "settings page ready after install",
-		`document.body.getAttribute("data-ready") === "true" && document.body.getAttribute("data-frame") === "connected"`)
+		`document.body.dataset.ready === "true" && document.body.dataset.frame === "connected"`)
 	s.waitActive(p)
 	if !p.Installed() {
 		t.Fatalf("the portal does not count the app as installed")
 	}
-	title := portalEval[string](b, "portal title set by the app", `document.title === "LeadRouter" ? document.title : ""`)
+	title := portalEval[string](b, "portal title set by the app",
+		`document.title === "LeadRouter" ? document.title : ""`)
 	if title != "LeadRouter" {
 		t.Errorf("portal title = %q", title)
 	}
 	height := portalEval[string](b, "frame resized to the page",
-		`(() => { const h = document.getElementById("app-frame").style.height; return h && h !== "600px" ? h : ""; })()`)
+		`(() => {
+			const h = document.getElementById("app-frame").style.height;
+			return h && h !== "600px" ? h : "";
+		})()`)
 	t.Logf("frame height after fitWindow: %s", height)
 	b.shot("overview-empty")
 
@@ -378,7 +382,8 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	// Save with a weight out of range: the field is marked, nothing is lost.
 	b.clickIn("#lr-save")
 	b.waitIn(`[data-error-for="teams[0].members[1].weight"]`)
-	evalIn[bool](b, "weight field marked", `document.querySelector('[data-path="teams[0].members[1].weight"]').classList.contains("lr-invalid")`)
+	evalIn[bool](b, "weight field marked", `document.querySelector(
+		'[data-path="teams[0].members[1].weight"]').classList.contains("lr-invalid")`)
 	b.shot("validation")
 	b.typeIn(`[data-path="teams[0].members[1].weight"]`, "2")
 	b.clickIn("#lr-save")
@@ -417,7 +422,10 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 		t.Errorf("log shows %d rows, want %d", rows, len(leads))
 	}
 	b.typeIn("#lr-log-query", "Clara\n")
-	evalIn[bool](b, "log filtered to Clara", `[...document.querySelectorAll("#lr-log-results tr[data-lead]")].every(r => r.textContent.includes("Clara")) && document.querySelectorAll("#lr-log-results tr[data-lead]").length > 0`)
+	evalIn[bool](b, "log filtered to Clara", `(() => {
+		const rows = [...document.querySelectorAll("#lr-log-results tr[data-lead]")];
+		return rows.length > 0 && rows.every(r => r.textContent.includes("Clara"));
+	})()`)
 	b.shot("log")
 
 	// Try it: a typed-in lead through the saved settings.
@@ -485,6 +493,11 @@ func teamID(b *browser) string {
 	return evalIn[string](b, "team id", `document.querySelector("[data-team]").getAttribute("data-team")`)
 }
 
+// countInjected counts the elements the test's markup would make if a page parsed
+// it as HTML.
+const countInjected = `String(document.querySelectorAll(
+	"img[src=x], svg, script:not([src]), b[onmouseover]").length)`
+
 // TestSettingsEscapeInBrowser puts markup into every text the pages show — team,
 // rule and condition texts, a person's name from the portal, an intake source's
 // name — and checks the browser shows it as text and runs none of it.
@@ -527,10 +540,13 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 	}
 	b.textIn(`tr[data-user="9"] .lr-member-name`, `<img src=x onerror=alert("user")> Eve`)
 	b.clickIn("#lr-tab-rules")
-	if got := evalIn[string](b, "rule name", `document.querySelector('[data-path="rules[0].name"]').value`); got != ruleName {
+	got = evalIn[string](b, "rule name", `document.querySelector('[data-path="rules[0].name"]').value`)
+	if got != ruleName {
 		t.Errorf("rule name field = %q, want %q", got, ruleName)
 	}
-	if got := evalIn[string](b, "condition value", `document.querySelector('[data-path="rules[0].conditions[0].value"]').value`); got != value {
+	got = evalIn[string](b, "condition value",
+		`document.querySelector('[data-path="rules[0].conditions[0].value"]').value`)
+	if got != value {
 		t.Errorf("condition field = %q, want %q", got, value)
 	}
 	b.clickIn("#lr-tab-log")
@@ -540,7 +556,7 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 	b.clickIn("#lr-tab-versions")
 	b.clickIn(`[data-diff="1"]`)
 	b.textIn(".lr-diff-list", teamName)
-	injected := evalIn[string](b, "count injected elements", `String(document.querySelectorAll("img[src=x], svg, script:not([src]), b[onmouseover]").length)`)
+	injected := evalIn[string](b, "count injected elements", countInjected)
 	if injected != "0" {
 		t.Errorf("the page holds %s elements made from typed markup", injected)
 	}
@@ -548,7 +564,7 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 
 	b.open(p.LeadFrameURL(anna.ID, lead))
 	b.textIn("#lr-lead-tab", ruleName)
-	injected = evalIn[string](b, "count injected elements in the lead tab", `String(document.querySelectorAll("img[src=x], svg, script:not([src]), b[onmouseover]").length)`)
+	injected = evalIn[string](b, "count injected elements in the lead tab", countInjected)
 	if injected != "0" {
 		t.Errorf("the lead tab holds %s elements made from typed markup", injected)
 	}

@@ -150,7 +150,8 @@ func TestSettingsSave(t *testing.T) {
 		}
 
 		var rolled struct{ Version int }
-		if code := s.call(token, "POST", "/api/versions/1/rollback", nil, &rolled); code != 200 || rolled.Version != 3 {
+		code := s.call(token, "POST", "/api/versions/1/rollback", nil, &rolled)
+		if code != 200 || rolled.Version != 3 {
 			t.Fatalf("rollback = %d, version %d; want 200 and 3", code, rolled.Version)
 		}
 		s.call(token, "GET", "/api/settings", nil, &got)
@@ -184,7 +185,8 @@ func TestSettingsAccess(t *testing.T) {
 	if pg := s.openPage(p, boris.ID, "/app", "DEFAULT", nil); pg.status != http.StatusForbidden {
 		t.Fatalf("page for a user the administrator did not allow = %d, want 403", pg.status)
 	}
-	if code := s.call(admin, "PUT", "/api/access", map[string]any{"readers": []int{boris.ID}}, nil); code != 200 {
+	allow := map[string]any{"readers": []int{boris.ID}}
+	if code := s.call(admin, "PUT", "/api/access", allow, nil); code != 200 {
 		t.Fatalf("PUT /api/access = %d", code)
 	}
 	reader := s.session(p, boris.ID)

@@ -503,6 +503,13 @@
         team.schedule = v ? { days: [1, 2, 3, 4, 5], from: "09:00", to: "18:00" } : undefined;
         rerender();
       })));
+    if (team.strategy === "least_loaded") {
+      // How many leads in a row one person may get while catching up with the others.
+      box.appendChild(h("div", { class: "lr-row" },
+        labelled(t("teams.max_streak"), numberInput(p + ".max_streak", team.max_streak, function (v) {
+          team.max_streak = v || undefined;
+        }, t("teams.max_streak")), p + ".max_streak")));
+    }
     append(box, fieldError(p + ".break_counts"));
     if (team.schedule) {
       box.appendChild(scheduleEditor(p + ".schedule", team.schedule));
