@@ -126,8 +126,9 @@ type Service struct {
 	stopLoop context.CancelFunc // stops taking posts
 	stopWork context.CancelFunc // cuts off posts in hand
 	done     chan struct{}
-	busy     map[string]bool // portals a worker is on
-	grouped  map[string]bool // portals whose consumer group exists
+	busy     map[string]bool   // portals a worker is on
+	grouped  map[string]bool   // portals whose consumer group exists
+	cursors  map[string]string // where each portal's next scan of idle posts starts
 }
 
 // New returns a Service on rdb. clients gives the REST client of a portal
@@ -138,6 +139,7 @@ func New(rdb redis.UniversalClient, clients func(memberID string) Caller, router
 	return &Service{
 		rdb: rdb, clients: clients, router: router, cfg: cfg, log: log, now: time.Now,
 		wake: make(chan struct{}, 1), busy: map[string]bool{}, grouped: map[string]bool{},
+		cursors: map[string]string{},
 	}
 }
 

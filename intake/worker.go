@@ -93,23 +93,23 @@ func (s *Service) ensureGroup(ctx context.Context, memberID string) error {
 	return nil
 }
 
-// take returns the posts of the portal this worker should look at: those other
-// workers left idle (retries, crashed workers), then new ones.
+// take returns the posts of the portal this worker should look at: up to half a
+// batch of those other workers left idle (retries, crashed workers), scanned from
+// where the last look stopped so that posts waiting for a later attempt cannot
+// starve the rest, then new ones.
 func (s *Service) take(ctx context.Context, memberID string) ([]redis.XMessage, error) {
 	stream := keyspace.IntakeStream(memberID)
-	claimed, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+	claimed, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream: stream, Group: group, Consumer: s.cfg.Consumer,
-		MinIdle: s.cfg.ClaimIdle, Start: "0-0", Count: int64(s.cfg.Batch),
+		MinIdle: s.cfg.ClaimIdle, Start: s.cursor(memberID), Count: int64(max(1, s.cfg.Batch/2)),
 	}).Result()
 	if err != nil {
 		return nil, s.groupLost(memberID, err)
 	}
-	if len(claimed) >= s.cfg.Batch {
-		return claimed, nil
-	}
+	s.setCursor(memberID, next)
 	streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: group, Consumer: s.cfg.Consumer, Streams: []string{stream, ">"},
-		Count: int64(s.cfg.Batch - len(claimed)), Block: -1,
+		Count: int64(max(1, s.cfg.Batch-len(claimed))), Block: -1,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return claimed, nil
@@ -121,6 +121,26 @@ func (s *Service) take(ctx context.Context, memberID string) ([]redis.XMessage, 
 		claimed = append(claimed, st.Messages...)
 	}
 	return claimed, nil
+}
+
+// cursor is where the next scan of the portal's idle posts starts.
+func (s *Service) cursor(memberID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cursors[memberID]; ok {
+		return c
+	}
+	return "0-0"
+}
+
+func (s *Service) setCursor(memberID, next string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next == "" || next == "0-0" {
+		delete(s.cursors, memberID)
+		return
+	}
+	s.cursors[memberID] = next
 }
 
 // groupLost forgets that the portal's group exists when Redis says it does not

@@ -422,3 +422,32 @@ func TestHeldLeadLeftToPipeline(t *testing.T) {
 		t.Errorf("held lead owner %d, want the portal's default, not a routed person", got)
 	}
 }
+
+func TestWaitingPostsDoNotStarveNewOnes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	src := b.source(t, Options{RatePerMinute: 100})
+	ctx := context.Background()
+	member := b.portal.MemberID()
+	// 150 posts a crashed worker took, each waiting an hour for its next attempt:
+	// more than the workers can claim before the first claimed are idle again.
+	for i := range 150 {
+		rc := b.accept(t, src, fmt.Sprintf(`{"name":"Anna %d"}`, i), "")
+		b.rdb.HSet(ctx, keyspace.IntakeRecord(member, rc.IntakeID), "next_at",
+			time.Now().Add(time.Hour).UnixMilli())
+	}
+	if err := b.svc.ensureGroup(ctx, member); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed",
+		Streams: []string{keyspace.IntakeStream(member), ">"}, Count: 150, Block: -1}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // longer than ClaimIdle: all may be claimed
+	fresh := b.accept(t, src, `{"name":"Fresh"}`, "")
+	b.svc.Start(ctx)
+	if rc := b.settled(t, src, fresh.IntakeID); rc.State != Created {
+		t.Errorf("new post behind waiting ones = %+v, want created", rc)
+	}
+}
