@@ -377,6 +377,22 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.typeIn(`[data-path="rules[0].name"]`, "Web")
 	b.chooseIn(`[data-path="rules[0].conditions[0].value"]`, "WEB")
 	b.chooseIn(`[data-path="default"]`, "team:"+teamID(b))
+
+	// A second rule, dragged above the first: the order is the order of checking.
+	b.clickIn("#lr-add-rule")
+	b.typeIn(`[data-path="rules[1].name"]`, "Big deals")
+	b.chooseIn(`[data-path="rules[1].conditions[0].field"]`, "OPPORTUNITY")
+	b.chooseIn(`[data-path="rules[1].conditions[0].op"]`, "gte")
+	b.typeIn(`[data-path="rules[1].conditions[0].value"]`, "100000")
+	b.waitIn(`.lr-rule[data-index="1"] .lr-handle`)
+	b.do("drag the second rule above the first", chromedp.DragAndDrop(
+		chromedp.CSS(`.lr-rule[data-index="1"] .lr-handle`), chromedp.CSS(`.lr-rule[data-index="0"]`),
+		chromedp.FromNode(b.frame())))
+	first := evalIn[string](b, "rule order after the drag",
+		`document.querySelector('[data-path="rules[0].name"]').value`)
+	if first != "Big deals" {
+		t.Errorf("first rule after dragging = %q, want Big deals", first)
+	}
 	b.shot("rules")
 
 	// Save with a weight out of range: the field is marked, nothing is lost.
