@@ -150,11 +150,15 @@ func (s *Store) Create(ctx context.Context, memberID, name string,
 	now := s.now().UTC().Truncate(time.Millisecond)
 	src := &Source{ID: newID(16), MemberID: memberID, Name: name, Options: opts,
 		CreatedAt: now, RotatedAt: now, secretHash: hashSecret(secret)}
-	// The two keys live in different slots: the source first, so that a failure
-	// leaves at most an unlisted source whose secret nobody saw.
-	err = s.rdb.HSet(ctx, keyspace.IntakeSource(src.ID), src.record()).Err()
+	// The index lives in another slot: it goes first, and one left behind by a
+	// failure leads nowhere.
+	err = s.rdb.Set(ctx, keyspace.IntakeSourcePortal(src.ID), memberID, 0).Err()
 	if err == nil {
-		err = s.rdb.SAdd(ctx, keyspace.IntakeSources(memberID), src.ID).Err()
+		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, keyspace.IntakeSource(memberID, src.ID), src.record())
+			p.SAdd(ctx, keyspace.IntakeSources(memberID), src.ID)
+			return nil
+		})
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("create intake source for portal %s: %w", memberID, err)
@@ -174,7 +178,8 @@ func (s *Store) Update(ctx context.Context, memberID, id, name string,
 		return nil, err
 	}
 	src.Name, src.Options = name, opts
-	if err := s.rdb.HSet(ctx, keyspace.IntakeSource(id), src.record()).Err(); err != nil {
+	err = s.rdb.HSet(ctx, keyspace.IntakeSource(memberID, id), src.record()).Err()
+	if err != nil {
 		return nil, fmt.Errorf("update intake source %s: %w", id, err)
 	}
 	return src, nil
@@ -188,16 +193,14 @@ func (s *Store) List(ctx context.Context, memberID string) ([]*Source, error) {
 	}
 	list := make([]*Source, 0, len(ids))
 	for _, id := range ids {
-		src, err := s.Source(ctx, id)
+		src, err := s.owned(ctx, memberID, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if src.MemberID == memberID {
-			list = append(list, src)
-		}
+		list = append(list, src)
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if !list[i].CreatedAt.Equal(list[j].CreatedAt) {
@@ -215,7 +218,7 @@ func (s *Store) Rotate(ctx context.Context, memberID, id string) (string, error)
 		return "", err
 	}
 	secret := newSecret()
-	err := s.rdb.HSet(ctx, keyspace.IntakeSource(id),
+	err := s.rdb.HSet(ctx, keyspace.IntakeSource(memberID, id),
 		"secret_sha256", hex.EncodeToString(hashSecret(secret)),
 		"rotated_at", s.now().UnixMilli()).Err()
 	if err != nil {
@@ -230,10 +233,15 @@ func (s *Store) Revoke(ctx context.Context, memberID, id string) error {
 	if _, err := s.owned(ctx, memberID, id); err != nil {
 		return err
 	}
-	// The source first: once it is gone, its URL is dead and List skips it.
-	err := s.rdb.Del(ctx, keyspace.IntakeSource(id)).Err()
+	// The source first: once it is gone, its URL is dead; the index in another
+	// slot goes last.
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keyspace.IntakeSource(memberID, id))
+		p.SRem(ctx, keyspace.IntakeSources(memberID), id)
+		return nil
+	})
 	if err == nil {
-		err = s.rdb.SRem(ctx, keyspace.IntakeSources(memberID), id).Err()
+		err = s.rdb.Del(ctx, keyspace.IntakeSourcePortal(id)).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("revoke intake source %s: %w", id, err)
@@ -246,14 +254,14 @@ func (s *Store) Source(ctx context.Context, id string) (*Source, error) {
 	if !plainID(id) {
 		return nil, ErrNotFound
 	}
-	h, err := s.rdb.HGetAll(ctx, keyspace.IntakeSource(id)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read intake source %s: %w", id, err)
-	}
-	if len(h) == 0 {
+	memberID, err := s.rdb.Get(ctx, keyspace.IntakeSourcePortal(id)).Result()
+	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
-	return parseRecord(id, h)
+	if err != nil {
+		return nil, fmt.Errorf("find intake source %s: %w", id, err)
+	}
+	return s.owned(ctx, memberID, id)
 }
 
 // Authenticate returns the source id when secret is its secret, ErrNotFound when
@@ -270,21 +278,23 @@ func (s *Store) Authenticate(ctx context.Context, id, secret string) (*Source, e
 	return src, nil
 }
 
-// owned returns the source id when it belongs to the portal memberID.
+// owned returns the source id of the portal memberID, or ErrNotFound.
 func (s *Store) owned(ctx context.Context, memberID, id string) (*Source, error) {
-	src, err := s.Source(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if src.MemberID != memberID {
+	if !plainID(id) {
 		return nil, ErrNotFound
 	}
-	return src, nil
+	h, err := s.rdb.HGetAll(ctx, keyspace.IntakeSource(memberID, id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read intake source %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return nil, ErrNotFound
+	}
+	return parseRecord(memberID, id, h)
 }
 
 func (s *Source) record() map[string]any {
 	return map[string]any{
-		"member_id":          s.MemberID,
 		"name":               s.Name,
 		"crm_source":         s.Options.CRMSource,
 		"allow_responsible":  strconv.FormatBool(s.Options.AllowResponsible),
@@ -296,8 +306,8 @@ func (s *Source) record() map[string]any {
 	}
 }
 
-func parseRecord(id string, h map[string]string) (*Source, error) {
-	src := &Source{ID: id, MemberID: h["member_id"], Name: h["name"]}
+func parseRecord(memberID, id string, h map[string]string) (*Source, error) {
+	src := &Source{ID: id, MemberID: memberID, Name: h["name"]}
 	src.Options.CRMSource = h["crm_source"]
 	src.Options.AllowResponsible = h["allow_responsible"] == "true"
 	var errs []error

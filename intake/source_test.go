@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/leadrouter/leadrouter/internal/redistest"
+	"github.com/leadrouter/leadrouter/keyspace"
 )
 
 func TestStoreLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t)
 	store := NewStore(rdb)
 	clock := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	store.now = func() time.Time { clock = clock.Add(time.Second); return clock }
@@ -31,7 +33,7 @@ func TestStoreLifecycle(t *testing.T) {
 	if len(secret) < 40 {
 		t.Errorf("Create() secret has %d characters, want a long random one", len(secret))
 	}
-	stored, err := rdb.HGetAll(ctx, "lr:intake:source:"+src.ID).Result()
+	stored, err := rdb.HGetAll(ctx, keyspace.IntakeSource("portal-a", src.ID)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestStoreLifecycle(t *testing.T) {
 
 func TestStoreValidation(t *testing.T) {
 	t.Parallel()
-	store := NewStore(redistest.Start(t).Client(t))
+	store := NewStore(redistest.New(t))
 	tests := []struct {
 		name  string
 		title string
@@ -124,5 +126,31 @@ func TestStoreValidation(t *testing.T) {
 				t.Errorf("Create() error = %v, want a ValidationError on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestSourcesGoWithPortal checks that removing a portal's keys, as an uninstall
+// with CLEAN=1 does, kills its intake URLs.
+func TestSourcesGoWithPortal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.New(t)
+	store := NewStore(rdb)
+	src, secret, err := store.Create(ctx, "portal-gone", "Landing", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = redistest.ForEachNode(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+		keys, err := node.Keys(ctx, keyspace.PortalPattern("portal-gone")).Result()
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		return node.Del(ctx, keys...).Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Authenticate(ctx, src.ID, secret); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Authenticate() after the portal's keys went = %v, want ErrNotFound", err)
 	}
 }

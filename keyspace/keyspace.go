@@ -158,11 +158,18 @@ func SettingsReaders(memberID string) string { return tagged(memberID) + "settin
 
 // ---- Intake webhooks ----
 
-// IntakeSource is a hash holding one intake source: member_id, name, CRM source,
-// options and the SHA-256 of its secret. It is keyed by the source's unguessable ID
-// alone because an intake URL names no portal. Written by intake.Store on create,
+// IntakeSourcePortal is a string holding the member_id of the intake source
+// sourceID, because an intake URL names no portal. Written by intake.Store on
+// create; read on every intake post; deleted on revoke. No TTL; one left behind by
+// a portal whose keys were removed leads nowhere.
+func IntakeSourcePortal(sourceID string) string { return "lr:intake:source:" + sourceID }
+
+// IntakeSource is a hash holding one intake source of the portal: name, CRM
+// source, options and the SHA-256 of its secret. Written by intake.Store on create,
 // update and rotate; read on every intake post; deleted on revoke. No TTL.
-func IntakeSource(sourceID string) string { return "lr:intake:source:" + sourceID }
+func IntakeSource(memberID, sourceID string) string {
+	return tagged(memberID) + "intake:source:" + sourceID
+}
 
 // IntakeSources is a set of the portal's intake source IDs. Written by intake.Store
 // on create and revoke; read by the settings page's list. No TTL.
