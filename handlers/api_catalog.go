@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -113,12 +115,46 @@ func customFields(raw json.RawMessage) []fieldView {
 	return out
 }
 
+// peopleTTL is how long the settings page reuses a portal's list of users, so
+// that switching tabs does not spend the portal's REST budget.
+const peopleTTL = time.Minute
+
+// peopleCache keeps each portal's users for peopleTTL.
+type peopleCache struct {
+	mu      sync.Mutex // guards entries
+	entries map[string]peopleEntry
+}
+
+type peopleEntry struct {
+	people []personView
+	at     time.Time
+}
+
+func (c *peopleCache) get(memberID string, now time.Time) ([]personView, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[memberID]
+	if !ok || now.Sub(e.at) > peopleTTL {
+		return nil, false
+	}
+	return e.people, true
+}
+
+func (c *peopleCache) put(memberID string, people []personView, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 10000 {
+		c.entries = map[string]peopleEntry{}
+	}
+	c.entries[memberID] = peopleEntry{people: people, at: now}
+}
+
 // people lists the portal's users with their names, for naming team members,
-// authors and readers.
-//
-// TODO(#6): cache per portal; a portal with thousands of users spends a REST call
-// per 50 of them on every page load.
+// authors and readers. The list is reused for peopleTTL.
 func (s *Settings) people(ctx context.Context, memberID string) ([]personView, error) {
+	if people, ok := s.peopleCache.get(memberID, s.now()); ok {
+		return people, nil
+	}
 	var out []personView
 	err := s.cfg.Portals.Client(memberID).List(ctx, "user.get",
 		map[string]any{"filter": map[string]any{"USER_TYPE": "employee"}},
@@ -142,6 +178,7 @@ func (s *Settings) people(ctx context.Context, memberID string) ([]personView, e
 		s.log.WarnContext(ctx, "list portal users failed", "member_id", memberID, "error", err)
 		return nil, err
 	}
+	s.peopleCache.put(memberID, out, s.now())
 	return out, nil
 }
 

@@ -115,6 +115,8 @@ type SettingsConfig struct {
 type Settings struct {
 	cfg SettingsConfig
 	log *slog.Logger
+
+	peopleCache peopleCache
 }
 
 // NewSettings returns the settings pages and API.
