@@ -239,3 +239,18 @@ func New(t testing.TB) redis.UniversalClient {
 	}
 	return Start(t).Client(t)
 }
+
+// ForEachNode calls fn with a client of every node that holds data: the server
+// itself for a single node, every master for a cluster. Server-wide commands
+// (INFO, KEYS, SCAN, DBSIZE) must go through it to see a cluster's whole keyspace.
+func ForEachNode(ctx context.Context, rdb redis.UniversalClient,
+	fn func(ctx context.Context, node *redis.Client) error) error {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return fn(ctx, c)
+	default:
+		return fmt.Errorf("redistest: unsupported client %T", rdb)
+	}
+}
