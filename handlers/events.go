@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,6 +49,14 @@ type Events struct {
 	// Attempts and AttemptTimeout bound the appends of one event (3, 500ms).
 	Attempts       int
 	AttemptTimeout time.Duration
+	// TokenCache is how long a checked application token is trusted without asking
+	// Tokens again (default 5s; negative: always ask). A portal's burst of events
+	// then costs one token check; a token changed by a reinstall or revoked by an
+	// uninstall is still accepted for at most this long, and the workers check the
+	// portal's status before they act.
+	TokenCache time.Duration
+
+	verified sync.Map // sha256(member_id, token) → time.Time the check expires
 }
 
 // Register adds POST /events.
@@ -100,7 +110,7 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 		return eventUnknown, &Error{Status: http.StatusBadRequest, Code: "unknown_event",
 			Message: "LeadRouter does not handle this event."}
 	}
-	if _, err := h.Tokens.CheckApplicationToken(ctx, ev.Auth.MemberID, ev.Auth.ApplicationToken); err != nil {
+	if err := h.checkToken(ctx, ev.Auth); err != nil {
 		if errors.Is(err, oauth.ErrForbidden) {
 			return eventForbidden, &Error{Status: http.StatusForbidden, Code: "forbidden",
 				Message: "The application token does not match this portal.", Err: err}
@@ -108,6 +118,27 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 		return eventUnavailable, unavailable(err)
 	}
 	return h.enqueue(ctx, ev)
+}
+
+// checkToken checks the event's application token, trusting a recent successful
+// check of the same portal and token.
+func (h *Events) checkToken(ctx context.Context, a bitrix.EventAuth) error {
+	key := sha256.Sum256([]byte(a.MemberID + "\x00" + a.ApplicationToken))
+	now := time.Now()
+	if exp, ok := h.verified.Load(key); ok && now.Before(exp.(time.Time)) {
+		return nil
+	}
+	if _, err := h.Tokens.CheckApplicationToken(ctx, a.MemberID, a.ApplicationToken); err != nil {
+		return err
+	}
+	ttl := h.TokenCache
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	if ttl > 0 {
+		h.verified.Store(key, now.Add(ttl))
+	}
+	return nil
 }
 
 // lifecycleFailed maps a refused application event to its answer.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/internal/redistest"
 	"github.com/leadrouter/leadrouter/keyspace"
 	"github.com/leadrouter/leadrouter/queue"
 )
@@ -162,19 +165,25 @@ type cmdCounts struct {
 // commandStats sums INFO commandstats: every command, and script calls.
 func commandStats(b testing.TB, rdb redis.UniversalClient) cmdCounts {
 	b.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	var info strings.Builder
+	err := redistest.ForEachNode(context.Background(), rdb,
+		func(ctx context.Context, node *redis.Client) error {
+			s, err := node.Info(ctx, "commandstats").Result()
+			info.WriteString(s + "\n")
+			return err
+		})
 	if err != nil {
 		b.Fatalf("INFO commandstats: %v", err)
 	}
 	c := cmdCounts{by: map[string]int64{}}
-	for _, line := range strings.Split(info, "\n") {
+	for _, line := range strings.Split(info.String(), "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
 		if !ok {
 			continue
 		}
 		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
 		c.total += n
-		c.by[strings.TrimPrefix(name, "cmdstat_")] = n
+		c.by[strings.TrimPrefix(name, "cmdstat_")] += n
 		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
 			c.scripts += n
 		}
@@ -226,11 +235,11 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	}
 }
 
-// BenchmarkIntake posts lead events to /events from 32 concurrent clients and
-// compares the throughput with raw XADD to the same Redis from as many clients;
-// it reports events/s, the p99 latency of a POST, and the ratio.
+// BenchmarkIntake drives /events from a second process (this test binary running
+// TestIntakeLoad) and reports: events/s with 32 concurrent clients, the p99 latency
+// of a POST at a steady 1,000 events a second, raw XADD throughput of the same Redis
+// measured by redis-benchmark with as many clients, and the ratio of the two rates.
 func BenchmarkIntake(b *testing.B) {
-	const events, clients = 20000, 32
 	for b.Loop() {
 		e := newEnv(b, bitrixtest.Options{})
 		p := e.install(b, "intake", 1)
@@ -241,41 +250,134 @@ func BenchmarkIntake(b *testing.B) {
 		body := url.Values{"event": {"ONCRMLEADADD"}, "data[FIELDS][ID]": {"7"},
 			"auth[member_id]": {p.MemberID()}, "auth[application_token]": {rec.ApplicationToken},
 			"auth[domain]": {p.Domain()}, "ts": {"1742807175"}}.Encode()
-		tr := &http.Transport{MaxIdleConnsPerHost: clients}
-		hc := &http.Client{Transport: tr}
-		lat := make([]time.Duration, events)
-		var next atomic.Int64
-		start := time.Now()
-		run(clients, func() {
-			for i := next.Add(1) - 1; i < events; i = next.Add(1) - 1 {
-				t0 := time.Now()
-				resp, err := hc.Post(e.app.URL+"/events", "application/x-www-form-urlencoded",
-					strings.NewReader(body))
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Errorf("POST /events: %v %v", err, resp)
-					return
-				}
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-			}
-		})
-		httpRate := events / time.Since(start).Seconds()
-
-		next.Store(0)
-		start = time.Now()
-		run(clients, func() {
-			for i := next.Add(1) - 1; i < events; i = next.Add(1) - 1 {
-				e.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: "bench:raw",
-					Values: map[string]any{"event": "ONCRMLEADADD", "lead": 7}})
-			}
-		})
-		rawRate := events / time.Since(start).Seconds()
-		slices.Sort(lat)
-		b.ReportMetric(httpRate, "events/s")
-		b.ReportMetric(rawRate, "raw-xadd/s")
-		b.ReportMetric(httpRate/rawRate, "intake/raw")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		maxRate, _ := loadFromProcess(b, e.app.URL+"/events", body, 20000, 0)
+		steadyRate, p99 := loadFromProcess(b, e.app.URL+"/events", body, 5000, 1000)
+		raw := rawXAdd(b, e.rdb)
+		b.ReportMetric(maxRate, "events/s")
+		b.ReportMetric(raw, "raw-xadd/s")
+		b.ReportMetric(maxRate/raw, "intake/raw")
+		b.ReportMetric(steadyRate, "steady-events/s")
+		b.ReportMetric(p99, "p99-ms@1000/s")
 	}
+}
+
+// loadFromProcess runs TestIntakeLoad in a child process against target and
+// returns the events/s it achieved and the p99 latency in milliseconds.
+func loadFromProcess(b *testing.B, target, body string, n int, rate float64) (float64, float64) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIntakeLoad$", "-test.v")
+	cmd.Env = append(os.Environ(), "LEADROUTER_LOAD_URL="+target, "LEADROUTER_LOAD_BODY="+body,
+		"LEADROUTER_LOAD_N="+strconv.Itoa(n), "LEADROUTER_LOAD_RATE="+strconv.FormatFloat(rate, 'f', -1, 64))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("load generator: %v\n%s", err, out)
+	}
+	b.Logf("load generator (rate %v): %s", rate, grepLines(string(out), "latency"))
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "LOAD "); ok {
+			var rps, p99 float64
+			if _, err := fmt.Sscan(rest, &rps, &p99); err == nil {
+				return rps, p99
+			}
+		}
+	}
+	b.Fatalf("load generator printed no result:\n%s", out)
+	return 0, 0
+}
+
+// rawXAdd measures XADD throughput of the Redis behind rdb with redis-benchmark.
+func rawXAdd(b *testing.B, rdb redis.UniversalClient) float64 {
+	b.Helper()
+	var addr string
+	var args []string
+	switch c := rdb.(type) {
+	case *redis.Client:
+		addr = c.Options().Addr
+	case *redis.ClusterClient:
+		addr, args = c.Options().Addrs[0], []string{"--cluster"}
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	args = append(args, "-h", host, "-p", port, "-c", "32", "-n", "100000", "--csv",
+		"XADD", "bench:raw", "*", "event", "ONCRMLEADADD", "lead", "7")
+	out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
+	if err != nil {
+		b.Skipf("redis-benchmark: %v %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Split(line, ",")
+		if len(fields) >= 2 && strings.HasPrefix(fields[0], `"XADD`) {
+			rps, err := strconv.ParseFloat(strings.Trim(fields[1], `"`), 64)
+			if err == nil {
+				return rps
+			}
+		}
+	}
+	b.Fatalf("redis-benchmark printed no rate:\n%s", out)
+	return 0
+}
+
+// TestIntakeLoad is the load generator BenchmarkIntake starts in a second process;
+// run directly it is skipped. It posts LEADROUTER_LOAD_N events, from 32 clients as
+// fast as they go, or at LEADROUTER_LOAD_RATE a second, and prints "LOAD <events/s>
+// <p99 ms>".
+func TestIntakeLoad(t *testing.T) {
+	target := os.Getenv("LEADROUTER_LOAD_URL")
+	if target == "" {
+		t.Skip("the load generator of BenchmarkIntake")
+	}
+	body := os.Getenv("LEADROUTER_LOAD_BODY")
+	n, _ := strconv.Atoi(os.Getenv("LEADROUTER_LOAD_N"))
+	rate, _ := strconv.ParseFloat(os.Getenv("LEADROUTER_LOAD_RATE"), 64)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	lat := make([]time.Duration, n)
+	var failed atomic.Int64
+	post := func(i int) {
+		t0 := time.Now()
+		resp, err := hc.Post(target, "application/x-www-form-urlencoded", strings.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			failed.Add(1)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		lat[i] = time.Since(t0)
+	}
+	start := time.Now()
+	if rate > 0 {
+		var wg sync.WaitGroup
+		interval := time.Duration(float64(time.Second) / rate)
+		for i := range n {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+			wg.Go(func() { post(i) })
+		}
+		wg.Wait()
+	} else {
+		var next atomic.Int64
+		run(32, func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				post(int(i))
+			}
+		})
+	}
+	elapsed := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d posts failed", f, n)
+	}
+	slices.Sort(lat)
+	fmt.Printf("LOAD %.0f %.3f\n", float64(n)/elapsed.Seconds(),
+		float64(lat[n*99/100].Microseconds())/1000)
+	t.Logf("latency p50 %v p90 %v p99 %v max %v", lat[n/2], lat[n*9/10], lat[n*99/100], lat[n-1])
+}
+
+// grepLines returns the lines of s that contain substr.
+func grepLines(s, substr string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func run(n int, f func()) {
