@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/leadrouter/leadrouter/intake"
+	"github.com/leadrouter/leadrouter/oauth"
 )
 
 // IntakeSecretHeader is the header that carries an intake URL's secret.
@@ -26,6 +28,9 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 type Intake struct {
 	Sources *intake.Store
 	Service *intake.Service
+	// Portals, when set, lets posts for an uninstalled portal be refused with 410
+	// instead of waiting for a portal that is gone. *oauth.Store implements it.
+	Portals IntakePortals
 	Log     *slog.Logger
 	// Wait is how long a post waits for its lead to be created before it is
 	// answered 202 with an intake ID instead of 201 with the lead ID; zero answers
@@ -39,6 +44,11 @@ func (h *Intake) Register(r gin.IRoutes) {
 	r.GET("/intake/:source/status/:intake", Handle(h.Log, h.status))
 	r.OPTIONS("/intake/:source", h.preflight)
 	r.OPTIONS("/intake/:source/status/:intake", h.preflight)
+}
+
+// IntakePortals looks up the portal an intake source belongs to.
+type IntakePortals interface {
+	Portal(ctx context.Context, memberID string) (*oauth.Portal, error)
 }
 
 // intakeAnswer is the body of a successful post or status request.
@@ -57,6 +67,9 @@ func (h *Intake) post(c *gin.Context) error {
 	post, parseErr := intake.Parse(c.GetHeader("Content-Type"), body)
 	src, err := h.authenticate(c, postSecret(c, post))
 	if err != nil {
+		return err
+	}
+	if err := h.portalLive(c, src); err != nil {
 		return err
 	}
 	if err := h.limit(c, src); err != nil {
@@ -101,6 +114,20 @@ func postSecret(c *gin.Context, post *intake.Post) string {
 		return post.Secret
 	}
 	return ""
+}
+
+// portalLive refuses a post whose portal uninstalled LeadRouter. A blocked portal
+// (its tokens need an administrator) still gets its posts: they wait for it.
+func (h *Intake) portalLive(c *gin.Context, src *intake.Source) error {
+	if h.Portals == nil {
+		return nil
+	}
+	p, err := h.Portals.Portal(c.Request.Context(), src.MemberID)
+	if errors.Is(err, oauth.ErrUnknownPortal) || err == nil && p.Status == oauth.StatusDeleted {
+		return h.refuse("portal_gone", Errorf(http.StatusGone, "portal_gone",
+			"The Bitrix24 portal of this intake URL no longer uses LeadRouter."))
+	}
+	return err
 }
 
 // limit counts the post against its source's rate limit.

@@ -26,7 +26,7 @@ func TestIntakeLeadNotRoutedAgain(t *testing.T) {
 	if first.Status != http.StatusCreated {
 		t.Fatalf("intake post: %d %v, want 201", first.Status, first.Body)
 	}
-	s.waitSettled(t, "already_routed", 1)
+	s.waitEventDone(t, first.leadID())
 
 	// A lead somebody creates in the portal is routed by the pipeline: the next turn.
 	manual := s.portal.AddLead(1, map[string]any{"TITLE": "Phone call", "NAME": "Boris"})
@@ -38,7 +38,7 @@ func TestIntakeLeadNotRoutedAgain(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	second := intakePost(t, target, "application/json", []byte(`{"name":"Clara"}`), auth)
-	s.waitSettled(t, "already_routed", 2)
+	s.waitEventDone(t, second.leadID())
 
 	if got := leadOwner(s, first.leadID()); got != "2" {
 		t.Errorf("first intake lead owner %s after its echo, want 2", got)
@@ -53,23 +53,36 @@ func TestIntakeLeadNotRoutedAgain(t *testing.T) {
 	if stats.RoutedToday[2] != 2 || stats.RoutedToday[3] != 1 {
 		t.Errorf("routed today = %v, want user 2 twice and user 3 once", stats.RoutedToday)
 	}
+	log, err := s.queue.Log(ctx, member, "", 10)
+	if err != nil || len(log) != 3 {
+		t.Errorf("assignment log = %v, %v; want 3 entries (two intake leads, one portal lead)",
+			log, err)
+	}
 }
 
-// waitSettled waits until the pipeline has settled n events for reason.
-func (s *intakeStack) waitSettled(t *testing.T, reason string, n int) {
+// waitEventDone waits until the portal delivered the lead's ONCRMLEADADD to the app
+// and the pipeline has worked through its stream.
+func (s *intakeStack) waitEventDone(t *testing.T, leadID int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		delivered := false
+		for _, d := range s.portal.Deliveries() {
+			if d.Event == "ONCRMLEADADD" && d.Status == http.StatusOK &&
+				d.Form.Get("data[FIELDS][ID]") == fmt.Sprint(leadID) {
+				delivered = true
+			}
+		}
 		stats, err := s.queue.Stats(context.Background(), s.portal.MemberID())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stats.SkipsWeek[reason] >= n && stats.QueueDepth == 0 {
+		if delivered && stats.QueueDepth == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pipeline skips %v, depth %d; want %d %s", stats.SkipsWeek,
-				stats.QueueDepth, n, reason)
+			t.Fatalf("lead %d: delivered %v, pipeline depth %d after 10s", leadID, delivered,
+				stats.QueueDepth)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -36,6 +36,7 @@ type intakeStack struct {
 	sources *intake.Store
 	url     string
 	queue   *queue.Queue // nil without the pipeline
+	members *oauth.Store
 }
 
 func newIntakeStack(t *testing.T, wait time.Duration) *intakeStack {
@@ -90,10 +91,12 @@ func buildIntakeStack(t *testing.T, wait time.Duration, pipeline bool) *intakeSt
 
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	(&handlers.Intake{Sources: sources, Service: svc, Log: log, Wait: wait}).Register(r)
+	(&handlers.Intake{Sources: sources, Service: svc, Portals: members, Log: log,
+		Wait: wait}).Register(r)
 	ts := httptest.NewServer(r)
 	t.Cleanup(ts.Close)
-	s := &intakeStack{portal: portal, fake: fake, sources: sources, url: ts.URL}
+	s := &intakeStack{portal: portal, fake: fake, sources: sources, url: ts.URL,
+		members: members}
 	if pipeline {
 		s.queue = queue.New(rdb, engine, members, log, queue.Config{Poll: 10 * time.Millisecond,
 			RetryBase: 20 * time.Millisecond, SweepEvery: -1})
@@ -381,5 +384,19 @@ func TestIntakeAcceptsWhilePortalIsDown(t *testing.T) {
 			t.Fatalf("post still %v 10s after the portal came back", st.Body["status"])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestIntakeRefusesPostsForUninstalledPortal(t *testing.T) {
+	t.Parallel()
+	s := newIntakeStack(t, 0)
+	target, secret := s.source(t, intake.Options{})
+	if err := s.members.Uninstall(context.Background(), s.portal.MemberID()); err != nil {
+		t.Fatal(err)
+	}
+	r := intakePost(t, target, "application/json", []byte(`{"name":"Anna"}`),
+		map[string]string{handlers.IntakeSecretHeader: secret})
+	if r.Status != http.StatusGone || r.Body["error"] != "portal_gone" {
+		t.Errorf("post for an uninstalled portal: %d %v, want 410 portal_gone", r.Status, r.Body)
 	}
 }
