@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/keyspace"
 	"github.com/leadrouter/leadrouter/routing"
@@ -44,6 +46,10 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 			write = append(write, u)
 		}
 	}
+	if err := b.claim(ctx, write); err != nil {
+		b.failAll(write, err)
+		return nil
+	}
 	return write
 }
 
@@ -60,14 +66,8 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 		Reason: trace, Skip: mainReason(d.Trace)}
 	switch d.Outcome {
 	case routing.Assigned:
-		rec := &record{UserID: d.UserID, Person: dir.People[d.UserID].Name, RuleID: d.RuleID,
-			TeamID: d.TeamID, Trace: trace, At: b.now}
-		rec, err := b.claim(ctx, u.leadID, rec)
-		if err != nil {
-			u.res = b.classify(err)
-			return false
-		}
-		b.records[u.leadID] = rec
+		b.records[u.leadID] = &record{UserID: d.UserID, Person: dir.People[d.UserID].Name,
+			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now}
 		u.res = result{kind: settled}
 		return true
 	case routing.Held:
@@ -84,27 +84,50 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 	return false
 }
 
-// claim stores rec as the lead's decision unless one is recorded already, and
-// returns the decision that stands.
-func (b *batchRun) claim(ctx context.Context, leadID int64, rec *record) (*record, error) {
-	key := keyspace.Routed(b.memberID)
-	raw, _ := json.Marshal(rec)
-	ok, err := b.q.rdb.HSetNX(ctx, key, itoa(leadID), raw).Result()
-	if err != nil {
-		return nil, fmt.Errorf("record decision: %w", err)
+// claimScript records decisions unless the leads have one already.
+//
+// KEYS[1] the portal's lead records (keyspace.Routed)
+// ARGV    lead ID, record JSON, lead ID, record JSON, ...
+//
+// Returns, per lead in order, the record that stands: the one given when it was
+// stored, the earlier one otherwise.
+var claimScript = redis.NewScript(`
+local out = {}
+for i = 1, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    out[#out + 1] = ARGV[i + 1]
+  else
+    out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+  end
+end
+return out
+`)
+
+// claim stores the decisions of units as their leads' records, in one script call,
+// unless a lead has one already (another worker decided it first): then that
+// earlier decision stands and is the one written.
+func (b *batchRun) claim(ctx context.Context, units []*unit) error {
+	if len(units) == 0 {
+		return nil
 	}
-	if ok {
-		return rec, nil
+	args := make([]any, 0, 2*len(units))
+	for _, u := range units {
+		raw, _ := json.Marshal(b.records[u.leadID])
+		args = append(args, itoa(u.leadID), raw)
 	}
-	s, err := b.q.rdb.HGet(ctx, key, itoa(leadID)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read decision: %w", err)
+	out, err := claimScript.Run(ctx, b.q.rdb, []string{keyspace.Routed(b.memberID)}, args...).
+		StringSlice()
+	if err != nil || len(out) != len(units) {
+		return fmt.Errorf("record decisions: %w", err)
 	}
-	var prior record
-	if err := json.Unmarshal([]byte(s), &prior); err != nil {
-		return nil, fmt.Errorf("read decision: %w", err)
+	for i, u := range units {
+		var rec record
+		if err := json.Unmarshal([]byte(out[i]), &rec); err != nil {
+			return fmt.Errorf("read decision of lead %d: %w", u.leadID, err)
+		}
+		b.records[u.leadID] = &rec
 	}
-	return &prior, nil
+	return nil
 }
 
 // toLead turns crm.lead.get's legacy answer into routing's view of a lead.

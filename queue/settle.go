@@ -68,11 +68,23 @@ func (q *Queue) settle(ctx context.Context, memberID string, units []*unit) erro
 	stats := keyspace.PipelineStats(memberID, now.UTC().Format(time.DateOnly))
 	pipe := q.rdb.TxPipeline()
 	var ids []string
+	var logs []any
+	counts := map[string]int64{}
 	for _, u := range units {
 		for _, e := range u.entries {
 			ids = append(ids, e.id)
 		}
-		q.settleUnit(ctx, pipe, memberID, stats, u, now)
+		if u.log != nil {
+			b, _ := json.Marshal(u.log)
+			logs = append(logs, b)
+		}
+		q.settleUnit(ctx, pipe, memberID, counts, u, now)
+	}
+	if len(logs) > 0 {
+		pipe.LPush(ctx, keyspace.AssignmentLog(memberID), logs...)
+	}
+	for field, n := range counts {
+		pipe.HIncrBy(ctx, stats, field, n)
 	}
 	if len(ids) > 0 {
 		pipe.XAck(ctx, stream, group, ids...)
@@ -87,25 +99,22 @@ func (q *Queue) settle(ctx context.Context, memberID string, units []*unit) erro
 	return nil
 }
 
-// settleUnit queues the commands that record one unit's result.
-func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, stats string,
-	u *unit, now time.Time) {
+// settleUnit queues the commands that record one unit's result, and adds to
+// counts the day's counters it moves.
+func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID string,
+	counts map[string]int64, u *unit, now time.Time) {
 	heldKey := keyspace.Held(memberID)
 	lead := itoa(u.leadID)
-	if u.log != nil {
-		b, _ := json.Marshal(u.log)
-		pipe.LPush(ctx, keyspace.AssignmentLog(memberID), b)
-		if u.log.Outcome == OutcomeAssigned {
-			pipe.HIncrBy(ctx, stats, "routed:"+itoa(u.log.UserID), 1)
-			mRouted.Inc()
-			q.observeAge(u, now)
-		}
+	if u.log != nil && u.log.Outcome == OutcomeAssigned {
+		counts["routed:"+itoa(u.log.UserID)]++
+		mRouted.Inc()
+		q.observeAge(u, now)
 	}
 	switch u.res.kind {
 	case held:
 		pipe.ZAdd(ctx, heldKey, redis.Z{Score: float64(u.res.until.UnixMilli()), Member: lead})
 		if !u.held {
-			pipe.HIncrBy(ctx, stats, "held", 1)
+			counts["held"]++
 			mHeld.Inc()
 		}
 		return
@@ -130,7 +139,7 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 			Code: u.res.code, Time: now, Attempts: u.attempt + 1}
 		b, _ := json.Marshal(d)
 		pipe.LPush(ctx, keyspace.DeadLetters(memberID), b)
-		pipe.HIncrBy(ctx, stats, "dead", 1)
+		counts["dead"]++
 		mDead.WithLabelValues(deadLabel(u.res.code)).Inc()
 		q.log.Warn("lead dead-lettered", "member_id", memberID, "lead_id", u.leadID,
 			"reason", u.res.reason, "error", u.res.err)
@@ -142,7 +151,7 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID, 
 		if u.res.reason == reasonNotRouted {
 			// The settings page shows why leads were left alone; echoes and repeats
 			// of routed leads are the pipeline's business and only metrics count them.
-			pipe.HIncrBy(ctx, stats, "skip:"+u.log.skipReason(), 1)
+			counts["skip:"+u.log.skipReason()]++
 		}
 	}
 }

@@ -110,36 +110,33 @@ func (b *batchRun) readWrites(units []*unit, res *bitrix.BatchResult, failed map
 	}
 }
 
-// markWritten stores the records of the leads whose owner is now on the portal,
-// and gives each its line in the assignment log.
+// markWritten stores, in one command, the records that changed (owner written,
+// owner notified), and gives each lead whose owner was written its log line.
 func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
-	pipe := b.q.rdb.Pipeline()
-	n := 0
+	var pairs []any
+	var changed []*unit
 	for _, u := range units {
 		rec := b.records[u.leadID]
 		if !u.wroteOwner && !rec.Noted {
 			continue
 		}
 		raw, _ := json.Marshal(rec)
-		pipe.HSet(ctx, keyspace.Routed(b.memberID), itoa(u.leadID), raw)
-		n++
-		if !u.wroteOwner {
-			continue
+		pairs = append(pairs, itoa(u.leadID), raw)
+		changed = append(changed, u)
+		if u.wroteOwner {
+			u.log = &LogEntry{Time: b.now, LeadID: u.leadID, Outcome: OutcomeAssigned,
+				UserID: rec.UserID, Person: rec.Person, RuleID: rec.RuleID, TeamID: rec.TeamID,
+				Reason: rec.Trace}
 		}
-		u.log = &LogEntry{Time: b.now, LeadID: u.leadID, Outcome: OutcomeAssigned,
-			UserID: rec.UserID, Person: rec.Person, RuleID: rec.RuleID, TeamID: rec.TeamID,
-			Reason: rec.Trace}
 	}
-	if n == 0 {
+	if len(pairs) == 0 {
 		return
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := b.q.rdb.HSet(ctx, keyspace.Routed(b.memberID), pairs...).Err(); err != nil {
 		// The owner is on the portal; without the mark, a retry writes it again.
-		for _, u := range units {
-			if u.wroteOwner || b.records[u.leadID].Noted {
-				u.res = b.classify(fmt.Errorf("mark lead written: %w", err))
-				u.log = nil
-			}
+		for _, u := range changed {
+			u.res = b.classify(fmt.Errorf("mark lead written: %w", err))
+			u.log = nil
 		}
 	}
 }
