@@ -160,7 +160,7 @@ func (b *browser) dialogMessages() []string {
 // wait runs an action with a deadline, failing the test with what was awaited.
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
@@ -177,7 +177,7 @@ func (b *browser) open(url string) {
 // frame returns the application's iframe in the portal page.
 func (b *browser) frame() *chromedp.Node {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS("#app-frame")))
 	if err != nil || len(nodes) == 0 {
@@ -191,7 +191,7 @@ func (b *browser) frame() *chromedp.Node {
 // page reloading into the app) is looked up again.
 func evalIn[T any](b *browser, what, expr string) T {
 	b.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithDeadline(b.ctx, deadline)
@@ -297,7 +297,7 @@ func (b *browser) pickInPortal(ids ...int) {
 // portalEval evaluates expr in the portal page (the frame's parent).
 func portalEval[T any](b *browser, what, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
 	if err != nil {
