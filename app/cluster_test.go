@@ -24,10 +24,11 @@ import (
 )
 
 // TestTwoInstancesOnRedisCluster runs LeadRouter as an operator scales it out: two
-// application instances behind one address, sharing a three-master Redis Cluster.
-// The sample company installs the app through its install page, creates leads, and
-// every lead must end with exactly one owner chosen by one decision, written back
-// once, whichever instance received its event and whichever worker took it.
+// application instances behind one address, sharing a three-master Redis Cluster
+// named in REDIS_URL form. The sample company installs the app through its install
+// page and creates leads; every lead must end with exactly one owner chosen by one
+// decision, written back once, whichever instance received its event and whichever
+// worker took it.
 func TestTwoInstancesOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	gin.SetMode(gin.TestMode)
@@ -49,7 +50,7 @@ func TestTwoInstancesOnRedisCluster(t *testing.T) {
 			PublicURL: frontURL, ClientID: fake.ClientID(), ClientSecret: fake.ClientSecret(),
 			OAuthURL: fake.OAuthURL(),
 			Queue:    queue.Config{Consumer: name, Poll: 10 * time.Millisecond, SweepEvery: time.Hour},
-		}, cluster.Client(t), log)
+		}, clusterFromURL(t, cluster.URL()), log)
 		if err != nil {
 			t.Fatalf("newApplication(%s) = %v", name, err)
 		}
@@ -99,6 +100,21 @@ func TestTwoInstancesOnRedisCluster(t *testing.T) {
 	}
 	assertConsumers(t, cluster.Client(t), portal.MemberID(), "second")
 	assertTagged(t, cluster.Client(t), portal.MemberID())
+}
+
+// clusterFromURL connects to the cluster the way an operator's REDIS_URL does.
+func clusterFromURL(t *testing.T, url string) redis.UniversalClient {
+	t.Helper()
+	opts, err := ParseRedisURL(url)
+	if err != nil {
+		t.Fatalf("ParseRedisURL(%q) = %v", url, err)
+	}
+	rdb := redis.NewUniversalClient(opts)
+	if _, ok := rdb.(*redis.ClusterClient); !ok {
+		t.Fatalf("REDIS_URL %q gave a %T, want a cluster client", url, rdb)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // startInstances starts every instance's workers and stops them, in order, when
