@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/keyspace"
@@ -20,23 +21,20 @@ const Originator = "leadrouter-intake"
 type job struct {
 	entryID, intakeID string
 	key               string // the post's record
-	rec               map[string]string
 	src               *Source
 	decision          Decision
 	fields            map[string]any // crm.lead.add fields, owner included
+	mayExist          bool           // an earlier attempt may have added the lead
 	leadID            int64
 	err               error
 }
 
-// prepare reads the post and decides its owner (once). When an earlier attempt may
-// have created the lead already (its answer was lost), it looks the lead up by
-// ORIGIN_ID.
+// prepare reads the post and decides its owner (once).
 func (s *Service) prepare(ctx context.Context, memberID string, j *job) error {
 	rec, err := s.rdb.HGetAll(ctx, j.key).Result()
 	if err != nil {
 		return fmt.Errorf("read intake post: %w", err)
 	}
-	j.rec = rec
 	var lead Lead
 	if err := json.Unmarshal([]byte(rec["lead"]), &lead); err != nil {
 		return permanent{fmt.Errorf("decode intake lead: %w", err)}
@@ -49,10 +47,8 @@ func (s *Service) prepare(ctx context.Context, memberID string, j *job) error {
 		return err
 	}
 	j.fields = lead.Fields(j.src, j.decision.Owner)
-	if rec["adding"] != "" {
-		j.leadID, err = findLead(ctx, client, j.intakeID)
-	}
-	return err
+	j.mayExist = rec["adding"] != ""
+	return nil
 }
 
 // complete records the decision for the created lead and marks the post created.
@@ -121,7 +117,7 @@ func candidate(intakeID string, lead *Lead, src *Source) Candidate {
 		case string:
 			c.Fields[k] = v
 		case []string:
-			c.Fields[k] = joinValues(v)
+			c.Fields[k] = strings.Join(v, ", ")
 		}
 	}
 	c.Fields["INTAKE_SOURCE"] = src.ID
@@ -132,17 +128,6 @@ func candidate(intakeID string, lead *Lead, src *Source) Candidate {
 		c.Emails = append(c.Emails, e.Value)
 	}
 	return c
-}
-
-func joinValues(vs []string) string {
-	out := ""
-	for i, v := range vs {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
 }
 
 // activeUser reports whether id is an active user of the portal.
@@ -186,6 +171,9 @@ func (s *Service) addLeads(ctx context.Context, memberID string, jobs []*job) {
 		}
 		res, err := client.Batch(ctx, addCommands(chunk), false)
 		if err != nil {
+			if refusedBeforeRunning(err) {
+				s.unmarkAdding(ctx, chunk)
+			}
 			fail(chunk, fmt.Errorf("add intake leads: %w", err))
 			continue
 		}
@@ -210,6 +198,22 @@ func (s *Service) markAdding(ctx context.Context, jobs []*job) error {
 		return fmt.Errorf("mark intake leads adding: %w", err)
 	}
 	return nil
+}
+
+// unmarkAdding takes the marks of markAdding back after the portal refused the
+// batch before running it, so that the next attempt need not look the leads up.
+func (s *Service) unmarkAdding(ctx context.Context, jobs []*job) {
+	p := s.rdb.Pipeline()
+	for _, j := range jobs {
+		p.HDel(ctx, j.key, "adding")
+	}
+	p.Exec(ctx) // a mark left behind costs one look-up later
+}
+
+// refusedBeforeRunning reports whether the portal refused a request without
+// running it: its rate limit, or a method blocked by its time limit.
+func refusedBeforeRunning(err error) bool {
+	return errors.Is(err, bitrix.ErrQueryLimit) || errors.Is(err, bitrix.ErrOperationLimit)
 }
 
 // addCommands are a chunk's crm.lead.add ("a<i>") and timeline ("n<i>") commands.
@@ -251,22 +255,40 @@ func fail(jobs []*job, err error) {
 	}
 }
 
-// findLead returns the lead created for intakeID, or zero.
-func findLead(ctx context.Context, client Caller, intakeID string) (int64, error) {
-	var leads []struct {
-		ID bitrix.ID `json:"ID"`
+// findLeads looks up, with one crm.lead.list by ORIGIN_ID, the leads of the
+// prepared jobs whose earlier attempt may have created them already (the answer
+// was lost). A job whose lead is found gets its ID.
+func (s *Service) findLeads(ctx context.Context, memberID string, jobs []*job) {
+	byIntake := map[string]*job{}
+	var ids []string
+	for _, j := range jobs {
+		if j.err == nil && j.mayExist {
+			byIntake[j.intakeID] = j
+			ids = append(ids, j.intakeID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	var rows []struct {
+		ID     bitrix.ID   `json:"ID"`
+		Origin bitrix.Text `json:"ORIGIN_ID"`
 	}
 	params := map[string]any{
-		"filter": map[string]any{"ORIGINATOR_ID": Originator, "ORIGIN_ID": intakeID},
-		"select": []string{"ID"},
+		"filter": map[string]any{"ORIGINATOR_ID": Originator, "@ORIGIN_ID": ids},
+		"select": []string{"ID", "ORIGIN_ID"},
 	}
-	if err := client.Call(ctx, "crm.lead.list", params, &leads); err != nil {
-		return 0, fmt.Errorf("find intake lead: %w", err)
+	if err := s.clients(memberID).Call(ctx, "crm.lead.list", params, &rows); err != nil {
+		for _, j := range byIntake {
+			j.err = fmt.Errorf("find intake leads: %w", err)
+		}
+		return
 	}
-	if len(leads) == 0 {
-		return 0, nil
+	for _, row := range rows {
+		if j := byIntake[string(row.Origin)]; j != nil && j.leadID == 0 {
+			j.leadID = int64(row.ID)
+		}
 	}
-	return int64(leads[0].ID), nil
 }
 
 // finish marks the post created and drops the person's details from Redis.

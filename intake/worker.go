@@ -200,6 +200,7 @@ func (s *Service) process(ctx context.Context, memberID string, entries []redis.
 	for _, j := range jobs {
 		j.err = s.prepare(ctx, memberID, j)
 	}
+	s.findLeads(ctx, memberID, jobs)
 	s.addLeads(ctx, memberID, jobs)
 	for _, j := range jobs {
 		if j.err == nil {

@@ -197,16 +197,22 @@ func TestPostsSurviveOutages(t *testing.T) {
 	tests := []struct {
 		name   string
 		faults bitrixtest.Faults
+		// lookups says whether the workers must look leads up by ORIGIN_ID: only
+		// when the portal may have run a call whose answer was lost.
+		lookups bool
 	}{
-		{"rate limited", bitrixtest.Faults{QueryLimit: 1}},
-		{"portal down", bitrixtest.Faults{Error5xx: 1}},
-		{"answers lost after the lead was added", bitrixtest.Faults{Error5xxAfter: 1}},
+		{"rate limited", bitrixtest.Faults{QueryLimit: 1}, false},
+		{"portal down", bitrixtest.Faults{Error5xx: 1}, true},
+		{"answers lost after the lead was added", bitrixtest.Faults{Error5xxAfter: 1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, true)
 			src := b.source(t, Options{})
+			// A first lead while the portal is well: its people are known, so
+			// during the outage the workers get as far as adding leads.
+			b.settled(t, src, b.accept(t, src, `{"name":"Before"}`, "").IntakeID)
 			b.srv.SetFaults(tt.faults)
 			var ids []string
 			for i := range 3 {
@@ -237,9 +243,18 @@ func TestPostsSurviveOutages(t *testing.T) {
 				}
 				leads[rc.LeadID] = true
 			}
-			if len(leads) != 3 || b.portal.LeadCount() != 3 {
-				t.Errorf("%d distinct leads, portal has %d; want 3 and 3", len(leads),
+			if len(leads) != 3 || b.portal.LeadCount() != 4 {
+				t.Errorf("%d distinct leads, portal has %d; want 3 and 4", len(leads),
 					b.portal.LeadCount())
+			}
+			lookups := 0
+			for _, r := range b.srv.Requests() {
+				if r.Method == "crm.lead.list" {
+					lookups++
+				}
+			}
+			if (lookups > 0) != tt.lookups {
+				t.Errorf("%d look-ups by ORIGIN_ID, want some: %v", lookups, tt.lookups)
 			}
 		})
 	}
