@@ -591,3 +591,45 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 }
 
 func routingMember(id int) routing.Member { return routing.Member{UserID: int64(id), Weight: 1} }
+
+// TestPortalFrameCommands drives the frame SDK's other commands against the
+// emulated portal from inside the settings page: a token refresh, the CRM picker,
+// the placement's init data, and options.
+func TestPortalFrameCommands(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	b := newBrowser(t)
+	p := s.newPortal("en")
+	s.install(p)
+	lead := p.AddLead(anna.ID, map[string]any{"TITLE": "Picked lead", "ASSIGNED_BY_ID": anna.ID})
+
+	b.open(p.FrameURL(anna.ID))
+	evalIn[bool](b, "page ready", `document.body.dataset.frame === "connected"`)
+	evalIn[bool](b, "start the commands", `(() => {
+		window.portalCheck = {};
+		B24Js.initializeB24Frame().then(async (b24) => {
+			const before = b24.auth.getAuthData().access_token;
+			const after = await b24.auth.refreshAuth();
+			window.portalCheck.refreshed = !!after.access_token && after.access_token !== before;
+			window.portalCheck.placement = b24.placement.placement;
+			window.portalCheck.admin = b24.auth.isAdmin;
+			window.portalCheck.member = b24.auth.getAuthData().member_id;
+			const picked = await b24.dialog.selectCRM({ entityType: ["lead"] });
+			window.portalCheck.lead = picked.lead && picked.lead[0] && picked.lead[0].id;
+		}).catch((e) => { window.portalCheck.error = String(e); });
+		return true;
+	})()`)
+	b.do("CRM picker opens", chromedp.WaitVisible(chromedp.ID("portal-picker")))
+	b.do("pick the lead", chromedp.Click(chromedp.CSS(
+		fmt.Sprintf(`#portal-picker-list [data-id="L_%d"] input`, lead)), chromedp.NodeVisible))
+	b.do("confirm", chromedp.Click(chromedp.ID("portal-picker-done"), chromedp.NodeVisible))
+	got := evalIn[string](b, "commands answered", `(() => {
+		const c = window.portalCheck;
+		return c.error || (c.lead ? JSON.stringify(c) : "");
+	})()`)
+	want := fmt.Sprintf(`{"refreshed":true,"placement":"DEFAULT","admin":true,"member":%q,"lead":"L_%d"}`,
+		p.MemberID(), lead)
+	if got != want {
+		t.Errorf("frame commands gave %s, want %s", got, want)
+	}
+}
