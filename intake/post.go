@@ -47,11 +47,11 @@ func (e FieldErrors) Error() string {
 var ErrUnsupportedType = errors.New("unsupported content type")
 
 // Parse reads an intake post body of the given Content-Type: JSON
-// (application/json), or a form (application/x-www-form-urlencoded,
-// multipart/form-data). Both may be flat (name, phone, email, comment, utm_*,
-// amount, currency, UF_CRM_*) or in Bitrix24's crm.lead.add shape (fields[NAME],
-// fields[PHONE][0][VALUE], ...). It returns FieldErrors for a body that parses but
-// does not describe a lead.
+// (application/json, or text/plain as browsers send it without a preflight), or a
+// form (application/x-www-form-urlencoded, multipart/form-data). Both may be flat
+// (name, phone, email, comment, utm_*, amount, currency, UF_CRM_*) or in Bitrix24's
+// crm.lead.add shape (fields[NAME], fields[PHONE][0][VALUE], ...). It returns
+// FieldErrors for a body that parses but does not describe a lead.
 func Parse(contentType string, body []byte) (*Post, error) {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil && contentType != "" {
@@ -60,6 +60,10 @@ func Parse(contentType string, body []byte) (*Post, error) {
 	var raw map[string]any
 	switch mediaType {
 	case "application/json", "text/json", "":
+		raw, err = parseJSON(body)
+	case "text/plain":
+		// A page's script may send JSON as text/plain: browsers post that without
+		// asking the server first (no CORS preflight).
 		raw, err = parseJSON(body)
 	case "application/x-www-form-urlencoded":
 		raw, err = parseURLEncoded(body)

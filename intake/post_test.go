@@ -35,6 +35,14 @@ func TestParseShapes(t *testing.T) {
 				"UF_CRM_BUDGET":"big"}`,
 		},
 		{
+			name:        "JSON sent as text/plain",
+			contentType: "text/plain;charset=UTF-8",
+			body: `{"name":"Anna","last_name":"Petrova","phone":"+7 (912) 345-67-89",
+				"email":"anna@example.com","comments":"Call after 5","UTM_SOURCE":"google",
+				"utm_campaign":"spring","opportunity":"1 500,50","currency_id":"EUR",
+				"uf_crm_budget":"big"}`,
+		},
+		{
 			name:        "Bitrix24 JSON",
 			contentType: "application/json; charset=utf-8",
 			body: `{"fields":{"NAME":"Anna","LAST_NAME":"Petrova",
