@@ -209,3 +209,30 @@ func countBatches(fake *bitrixtest.Server, memberID, method string) int {
 	}
 	return n
 }
+
+// TestExistingClientOwner gives a returning client's lead to the owner of their
+// contact, found with one look-up batch.
+func TestExistingClientOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "returning", 3)
+	ctx := context.Background()
+	s, _, _ := e.engine.Settings(ctx, p.MemberID())
+	s.ExistingClient = routing.ExistingClient{Enabled: true}
+	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
+		t.Fatal(err)
+	}
+	p.AddContact(4, "+49 30 1234567", "")
+	e.startQueue(t, testConfig("returning"))
+	known := p.AddLead(1, map[string]any{"TITLE": "Returning",
+		"PHONE": []map[string]any{{"VALUE": "+49 30 1234567", "VALUE_TYPE": "WORK"}}})
+	p.AddLead(1, map[string]any{"TITLE": "New client"})
+	waitFor(t, 10*time.Second, "leads routed", func() bool { return unassigned(p) == 0 })
+	if l, _ := p.Lead(known); fmt.Sprint(l["ASSIGNED_BY_ID"]) != "4" {
+		t.Errorf("returning client's lead owner = %v, want 4 (the contact's owner)",
+			l["ASSIGNED_BY_ID"])
+	}
+	if n := countBatches(e.fake, p.MemberID(), "crm.contact.list"); n < 1 {
+		t.Errorf("contact look-up batches = %d, want at least 1", n)
+	}
+}

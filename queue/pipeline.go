@@ -35,8 +35,8 @@ type Portals interface {
 const (
 	reasonEcho          = "own_write"      // the update our own write caused
 	reasonAlreadyRouted = "already_routed" // the lead has its owner from us
-	reasonReassigned    = "reassigned"     // somebody changed the owner we wrote
 	reasonNotRouted     = "not_routed"     // the settings do not route this lead
+	reasonPortalUnknown = "portal_unknown" // the portal's record is gone
 )
 
 // record is the pipeline's per-lead record in keyspace.Routed.
@@ -179,7 +179,11 @@ func (b *batchRun) classify(err error) result {
 		b.pauseUntil(until)
 		mPaused.Inc()
 		return result{kind: retry, reason: "portal rate limit", code: code, err: err, free: true}
-	case errors.Is(err, errPortalGone), errors.Is(err, oauth.ErrUnknownPortal):
+	case errors.Is(err, oauth.ErrUnknownPortal):
+		// The portal's record is gone (uninstalled with its data): nobody is left to
+		// show a dead letter to, so the work is dropped.
+		return result{kind: settled, reason: reasonPortalUnknown, err: err}
+	case errors.Is(err, errPortalGone):
 		return result{kind: dead, reason: "portal not available: " + err.Error(), code: code, err: err}
 	case bitrix.Temporary(err) || be == nil:
 		b.pauseUntil(b.now.Add(b.q.cfg.RetryBase))

@@ -6,20 +6,35 @@
 // schedules them: a worker leases one portal by pushing its score to the lease's end,
 // takes at most one batch (≤ 50 leads), and yields the portal to the back of the set.
 // A worker that dies leaves its lease to expire and its entries pending; the next
-// worker to lease the portal takes them over with XAUTOCLAIM.
+// worker to lease the portal takes them over with XAUTOCLAIM. A portal whose first
+// waiting event is younger than Config.Gather waits a moment for more, so that a
+// burst is read in full batches.
 //
-// For each batch the worker reads the leads with one REST batch call, asks routing for
-// each decision, records it (keyspace.Routed) before writing ASSIGNED_BY_ID back, and
-// writes the owner, the notification and the timeline comment in batches. A lead
-// whose record says it was written is never routed again; a decision recorded but not
-// yet written is written again with the same owner. The app's own writes cause
-// ONCRMLEADUPDATE echoes, recognised by the time of the write in the lead's record and
-// by comparing the lead's owner with the record.
+// For each batch the worker reads the leads with one REST batch call (crm.lead.get
+// ×N, plus the people the settings need, cached for a minute, and one batch of
+// contact look-ups when returning clients go to their owner), asks routing for each
+// decision, records the decisions (keyspace.Routed) in one script call before
+// writing anything back, and then writes the owners, notifications and timeline
+// comments packed into 50-command batches. A lead whose record says it was written
+// is never routed again; a decision recorded but not yet written is written again
+// with the same owner, so duplicated deliveries, retries and crashes never give a
+// lead two owners. The ONCRMLEADUPDATE that the app's own write causes is
+// recognised by the time of that write in the lead's record (Config.OwnWriteTTL),
+// without reading the lead.
 //
 // Temporary failures are retried by re-appending the entry with a higher attempt
-// count while the portal is paused; rate-limit answers pause only that portal.
-// Permanent failures go to the portal's dead-letter list with their reason. A
-// reconciliation sweep finds leads whose events never arrived.
+// count while the portal is paused; QUERY_LIMIT_EXCEEDED and OPERATION_TIME_LIMIT
+// pause only that portal and cost no attempt. Permanent failures (lead deleted,
+// access denied, portal blocked) go to the portal's dead-letter list with their
+// reason, where Retry picks them up. A sweep drains each portal's offline events
+// every Config.SweepEvery, and at start and every Config.ListEvery also lists the
+// leads created since the app's activation, so leads whose events never arrived
+// are routed too.
+//
+// Where this departs from the team's first sketch: an update of a lead the app has
+// routed is never routed again, because the routing settings have no "route again
+// when the lead returns to a status" option yet (TODO(#5): re-route on the settings'
+// request once routing offers it); ONCRMLEADDELETE is accepted and ignored.
 package queue
 
 import (
