@@ -496,6 +496,21 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.textIn("#lr-lead-tab", "Web")
 	b.shot("lead-tab")
 
+	// A reader the administrator allowed sees the settings but cannot change them.
+	allow := map[string]any{"readers": []int{boris.ID}}
+	if code := s.call(s.session(p, anna.ID), "PUT", "/api/access", allow, nil); code != 200 {
+		t.Fatalf("allow a reader = %d", code)
+	}
+	b.open(p.FrameURL(boris.ID))
+	b.waitIn("#lr-readonly")
+	b.clickIn("#lr-tab-teams")
+	evalIn[bool](b, "reader sees the team, read-only", `(() => {
+		const name = document.querySelector('[data-path="teams[0].name"]');
+		return !!name && name.disabled && !document.getElementById("lr-save") &&
+			!document.getElementById("lr-add-team");
+	})()`)
+	b.shot("reader")
+
 	if d := b.dialogMessages(); len(d) > 0 {
 		t.Errorf("pages opened dialogs: %q", d)
 	}
