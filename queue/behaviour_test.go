@@ -95,6 +95,9 @@ func TestDeadLettersAndRetry(t *testing.T) {
 	if total != 3 || st.DeadLetters != 0 {
 		t.Errorf("Stats() = %+v; want 3 routed today, no dead letters", st)
 	}
+	if st.WeightShare[2] != 0.5 || st.WeightShare[3] != 0.5 {
+		t.Errorf("Stats().WeightShare = %v, want 0.5 each for two equal reps", st.WeightShare)
+	}
 }
 
 // TestLimitedPortalDoesNotBlockOthers exhausts one portal's time budget for

@@ -133,8 +133,12 @@ type Stats struct {
 	RoutedToday map[int64]int `json:"routed_today"`
 	RoutedWeek  map[int64]int `json:"routed_week"`
 	// ShareWeek is each person's share of the week's routed leads (0–1), to hold
-	// against the weights the settings give them.
+	// against WeightShare.
 	ShareWeek map[int64]float64 `json:"share_week"`
+	// WeightShare is each team member's share by the current settings' weights
+	// (a person in several teams counts with their largest weight), empty when the
+	// queue has no decider.
+	WeightShare map[int64]float64 `json:"weight_share"`
 	// SkipsWeek counts the week's events settled without routing, by reason.
 	SkipsWeek map[string]int `json:"skips_week"`
 	HeldWeek  int            `json:"held_week"`
@@ -177,12 +181,41 @@ func (q *Queue) Stats(ctx context.Context, memberID string) (Stats, error) {
 	for u, n := range s.RoutedWeek {
 		s.ShareWeek[u] = float64(n) / float64(total)
 	}
+	if err := q.weightShares(ctx, memberID, &s); err != nil {
+		return Stats{}, err
+	}
 	if msgs := oldest.Val(); len(msgs) > 0 {
 		if at := parseItem(msgs[0].Values).At; !at.IsZero() {
 			s.QueueAge = now.Sub(at)
 		}
 	}
 	return s, nil
+}
+
+// weightShares fills s.WeightShare from the portal's current settings.
+func (q *Queue) weightShares(ctx context.Context, memberID string, s *Stats) error {
+	s.WeightShare = map[int64]float64{}
+	if q.decider == nil {
+		return nil
+	}
+	settings, _, err := q.decider.Settings(ctx, memberID)
+	if err != nil {
+		return fmt.Errorf("read settings of portal %s: %w", memberID, err)
+	}
+	weights := map[int64]int{}
+	for _, t := range settings.Teams {
+		for _, m := range t.Members {
+			weights[m.UserID] = max(weights[m.UserID], m.Weight, 1)
+		}
+	}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	for u, w := range weights {
+		s.WeightShare[u] = float64(w) / float64(total)
+	}
+	return nil
 }
 
 // addDay adds one day's counters.
