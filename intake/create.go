@@ -351,14 +351,7 @@ func (s *Service) failed(ctx context.Context, memberID, entryID, intakeID string
 			"intake_id", intakeID, "attempt", attempts, "retry_in", wait, "error", err)
 		return false
 	}
-	problem := "the portal refused the lead"
-	var be *bitrix.Error
-	if errors.As(err, &be) && be.Description != "" {
-		problem += ": " + be.Description
-	} else if attempts >= int64(s.cfg.MaxAttempts) {
-		problem = "the portal could not be reached after " + strconv.FormatInt(attempts, 10) +
-			" attempts"
-	}
+	problem := deadProblem(err, attempts)
 	p := s.rdb.TxPipeline()
 	p.HSet(ctx, key, "state", string(Failed), "problem", problem, "lease", 0)
 	p.LPush(ctx, keyspace.IntakeDead(memberID), intakeID)
@@ -370,4 +363,22 @@ func (s *Service) failed(ctx context.Context, memberID, entryID, intakeID string
 	s.log.Error("intake lead not created", "member_id", memberID, "intake_id", intakeID,
 		"attempts", attempts, "error", err)
 	return s.ack(ctx, memberID, entryID) == nil
+}
+
+// deadProblem says, for the post's status, why its lead was not created.
+func deadProblem(err error, attempts int64) string {
+	var be *bitrix.Error
+	var p permanent
+	switch {
+	case retryable(err):
+		return "the portal could not be reached after " + strconv.FormatInt(attempts, 10) +
+			" attempts"
+	case errors.As(err, &be) && be.Description != "":
+		return "the portal refused the lead: " + be.Description
+	case errors.As(err, &be):
+		return "the portal refused the lead (" + be.Code + ")"
+	case errors.As(err, &p):
+		return "the stored post could not be read"
+	}
+	return "the lead could not be created"
 }
