@@ -69,11 +69,22 @@ func TestLeadViews(t *testing.T) {
 		}
 	})
 
-	t.Run("lead tab of an unrouted lead", func(t *testing.T) {
+	t.Run("lead tab of a lead that does not exist", func(t *testing.T) {
 		pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
 			map[string]any{"ID": 999999})
+		if pg.status != http.StatusForbidden {
+			t.Errorf("lead tab of an unknown lead = %d, want 403", pg.status)
+		}
+	})
+
+	t.Run("lead tab of a lead from before the install", func(t *testing.T) {
+		early := s.newPortal("en")
+		id := early.AddLead(anna.ID, map[string]any{"TITLE": "Before", "ASSIGNED_BY_ID": anna.ID})
+		s.install(early)
+		pg := s.openPage(early, anna.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+			map[string]any{"ID": id})
 		if pg.status != 200 || !strings.Contains(pg.body, "has not routed this lead") {
-			t.Errorf("lead tab of an unknown lead = %d:\n%.1000s", pg.status, pg.body)
+			t.Errorf("lead tab of an unrouted lead = %d:\n%.1000s", pg.status, pg.body)
 		}
 	})
 

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/leadrouter/leadrouter/assets"
+	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/queue"
 )
 
@@ -43,6 +47,9 @@ func (s *Settings) showLeadTab(c *gin.Context) error {
 	if leadID <= 0 {
 		return s.renderError(c, lang, Errorf(400, "no_lead", "The placement names no lead."))
 	}
+	if err := s.checkLeadAccess(c, user.MemberID, leadID); err != nil {
+		return s.renderError(c, lang, err)
+	}
 	body := leadTabView{LeadID: leadID}
 	if s.cfg.Log != nil {
 		history, err := s.cfg.Log.LeadHistory(c.Request.Context(), user.MemberID, leadID)
@@ -54,6 +61,43 @@ func (s *Settings) showLeadTab(c *gin.Context) error {
 	config := map[string]any{"lang": lang}
 	return s.render(c, 200, "leadtab", s.view(lang, "leadtab.js", config, body), user.Origin)
 }
+
+// checkLeadAccess asks the portal, with the viewer's own token, whether they may
+// read the lead, so that the tab shows nobody the routing of a lead whose card
+// they could not open (PLACEMENT_OPTIONS comes from the browser).
+func (s *Settings) checkLeadAccess(c *gin.Context, memberID string, leadID int64) error {
+	ctx := c.Request.Context()
+	portal, err := s.cfg.Portals.Portal(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	auth := viewerAuth{creds: bitrix.Credentials{Endpoint: portal.ClientEndpoint,
+		AccessToken: c.Request.Form.Get("AUTH_ID")}}
+	client := bitrix.NewClient(memberID, auth, bitrix.Options{Logger: s.log,
+		Timeout: 10 * time.Second, MaxRetries: -1})
+	var lead json.RawMessage
+	err = client.Call(ctx, "crm.lead.get", map[string]any{"id": leadID}, &lead)
+	switch {
+	case errors.Is(err, bitrix.ErrAccessDenied), errors.Is(err, bitrix.ErrNotFound):
+		return &Error{Status: http.StatusForbidden, Code: "no_lead_access",
+			Message: "You cannot open this lead.", Err: err}
+	case err != nil:
+		return fmt.Errorf("check access of user to lead %d on portal %s: %w", leadID, memberID, err)
+	}
+	return nil
+}
+
+// viewerAuth is the page viewer's own token, used once and never refreshed: an
+// expired one means the page must be opened again.
+type viewerAuth struct{ creds bitrix.Credentials }
+
+func (a viewerAuth) Credentials(context.Context) (bitrix.Credentials, error) { return a.creds, nil }
+
+func (a viewerAuth) Refresh(context.Context, bitrix.Credentials) (bitrix.Credentials, error) {
+	return bitrix.Credentials{}, bitrix.ErrExpiredToken
+}
+
+func (a viewerAuth) Moved(context.Context, string) error { return nil }
 
 // placementLeadID reads the lead ID from PLACEMENT_OPTIONS, where the portal writes
 // it as a string.
