@@ -466,3 +466,21 @@ func TestWaitingPostsDoNotStarveNewOnes(t *testing.T) {
 		t.Errorf("new post behind waiting ones = %+v, want created", rc)
 	}
 }
+
+func TestTooManyAttemptsMakeDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	b.svc.cfg.MaxAttempts = 2
+	src := b.source(t, Options{})
+	b.srv.SetFaults(bitrixtest.Faults{Error5xx: 1})
+	rc := b.accept(t, src, annaPost, "")
+	b.svc.Start(context.Background())
+	got := b.settled(t, src, rc.IntakeID)
+	if got.State != Failed || got.Problem != "the portal could not be reached after 2 attempts" {
+		t.Errorf("post after two failed attempts = %+v, want failed, unreachable", got)
+	}
+	dead, err := b.svc.DeadLetters(context.Background(), b.portal.MemberID())
+	if err != nil || len(dead) != 1 {
+		t.Errorf("DeadLetters() = %v, %v; want the post", dead, err)
+	}
+}
