@@ -57,8 +57,10 @@
 // ONCRMLEADADD as already routed. Failures the portal may get over (rate limits,
 // outages, expired tokens) are retried with growing waits; a post abandoned by a
 // crashed worker is claimed by another; a refusal of the lead itself, or too many
-// attempts, makes the post a dead letter that Retry can send again. The person's
-// details are removed from Redis once the lead exists.
+// attempts, makes the post a dead letter. The settings page may list a portal's
+// dead posts with Service.DeadLetters (receipts with the problem) and send one
+// again with Service.Retry. The person's details are removed from Redis once the
+// lead exists.
 //
 // EngineRouter is the Router of a deployment. It decides with routing.Engine under
 // a negative stand-in lead ID derived from the intake ID (the lead has no ID yet),
