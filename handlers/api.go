@@ -43,6 +43,7 @@ func (s *Settings) registerAPI(r gin.IRoutes) {
 	r.GET("/api/intake", read(s.getIntake)...)
 	r.POST("/api/intake", write(s.postIntake)...)
 	r.POST("/api/intake/:id/rotate", write(s.postIntakeRotate)...)
+	r.DELETE("/api/intake/:id", write(s.deleteIntake)...)
 	r.GET("/api/state", read(s.getState)...)
 	r.PUT("/api/access", write(s.putAccess)...)
 }

@@ -86,3 +86,22 @@ func (s *Settings) postIntakeRotate(c *gin.Context) error {
 		"user_id", sess.UserID, "source", id)
 	return jsonOK(c, gin.H{"id": id, "secret": secret})
 }
+
+func (s *Settings) deleteIntake(c *gin.Context) error {
+	sess := session(c)
+	ctx := c.Request.Context()
+	if s.cfg.Intake == nil {
+		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+	}
+	id := c.Param("id")
+	err := s.cfg.Intake.Revoke(ctx, sess.MemberID, id)
+	if errors.Is(err, intake.ErrNotFound) {
+		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "intake source revoked", "member_id", sess.MemberID,
+		"user_id", sess.UserID, "source", id)
+	return jsonOK(c, gin.H{"id": id, "revoked": true})
+}

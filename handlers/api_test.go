@@ -220,6 +220,17 @@ func TestIntakeAPI(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Errorf("another portal rotating this source = %d, want 404", code)
 	}
+	code = s.call(otherToken, "DELETE", "/api/intake/"+created.ID, nil, nil)
+	if code != http.StatusNotFound {
+		t.Errorf("another portal revoking this source = %d, want 404", code)
+	}
+	if code := s.call(token, "DELETE", "/api/intake/"+created.ID, nil, nil); code != 200 {
+		t.Errorf("revoke = %d, want 200", code)
+	}
+	s.call(token, "GET", "/api/intake", nil, &list)
+	if len(list.Sources) != 0 {
+		t.Errorf("sources after revoking = %+v, want none", list.Sources)
+	}
 }
 
 func TestInstallState(t *testing.T) {

@@ -82,6 +82,7 @@ type IntakeSources interface {
 		opts intake.Options) (*intake.Source, string, error)
 	List(ctx context.Context, memberID string) ([]*intake.Source, error)
 	Rotate(ctx context.Context, memberID, id string) (string, error)
+	Revoke(ctx context.Context, memberID, id string) error
 }
 
 // SettingsConfig is what the settings pages and API are built from. Frames,

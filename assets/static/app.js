@@ -1117,6 +1117,18 @@
                 flash("ok", t("intake.rotated"));
                 renderIntake(root);
               }, failed);
+            } }) : null,
+          canEdit ? h("button", { class: "lr-btn lr-btn-link lr-btn-danger lr-btn-sm", type: "button",
+            "data-revoke": s.id, text: t("intake.revoke"),
+            onclick: function () {
+              if (!window.confirm(t("intake.confirm_revoke"))) {
+                return;
+              }
+              api("DELETE", "/intake/" + encodeURIComponent(s.id)).then(function () {
+                delete intakeSecrets[s.id];
+                flash("ok", t("intake.revoked"));
+                renderIntake(root);
+              }, failed);
             } }) : null));
       })));
   }
