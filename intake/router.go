@@ -187,6 +187,9 @@ return 1
 // readFacts reads, in one batch, the people the settings name (with the facts they
 // need) unless they were read within DirectoryTTL, and the owner of an existing
 // client with the lead's phone or e-mail.
+//
+// TODO(#7): the pipeline reads people the same way (queue/directory.go); use one
+// exported reader of package queue once it has one, instead of this twin.
 func (r *EngineRouter) readFacts(ctx context.Context, memberID string, needs routing.Needs,
 	dir *routing.Directory, lead *routing.Lead) error {
 	people, cached := r.cachedPeople(memberID, needs)
