@@ -156,3 +156,28 @@ func mustLease(t *testing.T, q *Queue, want string) (string, int64) {
 	}
 	return m, token
 }
+
+// TestTakeAfterStreamDeleted checks that a portal whose stream was deleted with its
+// data (uninstall) gets its consumer group back when events come again.
+func TestTakeAfterStreamDeleted(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{Gather: -1})
+	if err := q.Enqueue(ctx, "p", Item{Event: bitrix.EventLeadAdd, LeadID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, keyspace.EventStream("p")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(ctx, "p", Item{Event: bitrix.EventLeadAdd, LeadID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := q.take(ctx, "p"); err == nil {
+		t.Fatal("take() on a stream without its group = nil error, want NOGROUP")
+	}
+	units, _, _, err := q.take(ctx, "p")
+	if err != nil || len(units) != 1 || units[0].leadID != 2 {
+		t.Fatalf("take() after the group is recreated = %v, %v; want lead 2", units, err)
+	}
+}

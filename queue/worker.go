@@ -132,6 +132,9 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, ti
 		MinIdle: q.cfg.Lease, Start: "0-0", Count: int64(q.cfg.BatchSize),
 	}).Result()
 	if err != nil {
+		if isNoGroup(err) {
+			q.groupOK.Delete(memberID) // the stream was deleted with the portal's data
+		}
 		return nil, nil, time.Time{}, fmt.Errorf("take over abandoned entries: %w", err)
 	}
 	if len(msgs) > 0 {
