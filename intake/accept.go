@@ -127,20 +127,22 @@ func (s *Service) Accept(ctx context.Context, src *Source, post *Post,
 		return nil, fmt.Errorf("store intake post of source %s: %w", src.ID, err)
 	}
 	stored, _ := res[0].(int64)
-	id, _ := res[1].(string)
+	rc := &Receipt{IntakeID: intakeID, State: Pending}
 	if stored == 0 {
-		rc, err := s.Status(ctx, src, id)
-		if err != nil {
+		id, _ := res[1].(string)
+		if rc, err = s.Status(ctx, src, id); err != nil {
 			return nil, err
 		}
 		rc.Duplicate = true
-		return rc, nil
 	}
-	if err := s.markReady(ctx, src.MemberID); err != nil {
-		return nil, err
+	if rc.State == Pending {
+		// Also for a repeat: the first post may have failed right here.
+		if err := s.markReady(ctx, src.MemberID); err != nil {
+			return nil, err
+		}
+		s.nudge()
 	}
-	s.nudge()
-	return &Receipt{IntakeID: intakeID, State: Pending}, nil
+	return rc, nil
 }
 
 // idempotencyKey is the hash a repeated post is recognised by: of the client's
