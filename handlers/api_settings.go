@@ -83,8 +83,26 @@ func (s *Settings) settingsError(err error, lang string) error {
 		return err
 	}
 	dict := s.cfg.Assets.Dict(lang)
+	fields := make(map[string]string, len(ve.Fields))
+	for path, msg := range ve.Fields {
+		fields[path] = fieldMessage(dict, path, msg)
+	}
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_settings",
-		Message: dict.T("save.failed"), Fields: ve.Fields}
+		Message: dict.T("save.failed"), Fields: fields}
+}
+
+// fieldMessage returns the page language's message for a field routing refused:
+// a translation keyed by the field's name ("invalid.weight") where the language
+// has one, routing's own English sentence otherwise.
+func fieldMessage(dict assets.Dict, path, msg string) string {
+	last := path[strings.LastIndex(path, ".")+1:]
+	if i := strings.IndexByte(last, '['); i >= 0 {
+		last = last[:i]
+	}
+	if text, ok := dict["invalid."+last]; ok {
+		return text
+	}
+	return msg
 }
 
 // versionView is one saved version in the list.

@@ -277,3 +277,31 @@ func retarget(t *testing.T, token, from, to string) string {
 	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(edited))
 	return strings.Join(parts, ".")
 }
+
+func TestSettingsErrorsInRussian(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("ru")
+	s.install(p)
+	token := s.session(p, anna.ID)
+	bad := salesTeam()
+	bad.Teams[0].Members[0].Weight = 500
+	bad.Rules[0].Conditions[0].Op = "unknown"
+	var answer struct {
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	}
+	s.call(token, "PUT", "/api/settings", map[string]any{"settings": bad}, &answer)
+	want := map[string]string{
+		"teams[0].members[0].weight": "Вес — целое число от 1 до 100.",
+		"rules[0].conditions[0].op":  "Выберите способ сравнения.",
+	}
+	for path, msg := range want {
+		if answer.Fields[path] != msg {
+			t.Errorf("fields[%s] = %q, want %q", path, answer.Fields[path], msg)
+		}
+	}
+	if answer.Message != "Настройки не сохранены." {
+		t.Errorf("message = %q, want the Russian one", answer.Message)
+	}
+}
