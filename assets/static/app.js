@@ -1270,7 +1270,13 @@
 
   function start() {
     document.querySelectorAll(".lr-tab").forEach(function (tab) {
-      tab.addEventListener("click", function () { showTab(tab.getAttribute("data-tab")); });
+      tab.addEventListener("click", function () {
+        // A message belongs to the tab it was shown on, except for marked fields.
+        if (Object.keys(state.errors).length === 0) {
+          flash();
+        }
+        showTab(tab.getAttribute("data-tab"));
+      });
     });
     if (canEdit) {
       $("lr-save").addEventListener("click", save);
