@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string) error {
 	app, err := newApplication(appConfig{
 		PublicURL: cfg.PublicURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		OAuthURL: cfg.OAuthURL, SDKURL: cfg.SDKURL,
+		IntakeWait: 2 * time.Second,
 	}, rdb, log)
 	if err != nil {
 		rdb.Close()

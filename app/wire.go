@@ -104,7 +104,8 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 		Assets: pages, Simulator: engine, Log: q, Health: q, Intake: sources,
 		PublicURL: cfg.PublicURL, SDKURL: cfg.SDKURL,
 	}, log).Register(r)
-	(&handlers.Intake{Sources: sources, Service: svc, Log: log, Wait: cfg.IntakeWait}).Register(r)
+	(&handlers.Intake{Sources: sources, Service: svc, Portals: store, Log: log,
+		Wait: cfg.IntakeWait}).Register(r)
 	a.handler = r
 	return a, nil
 }
