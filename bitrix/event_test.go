@@ -15,7 +15,8 @@ import (
 const leadAddBody = "event=ONCRMLEADADD&event_handler_id=58&data%5BFIELDS%5D%5BID%5D=134806" +
 	"&ts=1727018926&auth%5Baccess_token%5D=be45f066&auth%5Bexpires%5D=1727022526" +
 	"&auth%5Bexpires_in%5D=3600&auth%5Bscope%5D=crm%2Cplacement%2Cuser_brief" +
-	"&auth%5Bdomain%5D=example.bitrix24.com&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F" +
+	"&auth%5Bdomain%5D=example.bitrix24.com" +
+	"&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F" +
 	"&auth%5Bstatus%5D=L&auth%5Bclient_endpoint%5D=https%3A%2F%2Fexample.bitrix24.com%2Frest%2F" +
 	"&auth%5Bmember_id%5D=010b6886ebc205e43ae65000ee00addb&auth%5Buser_id%5D=1" +
 	"&auth%5Bapplication_token%5D=51856fefc120afa4b628cc82d3935cce"

@@ -38,7 +38,8 @@ func eventsSetup(t *testing.T, queueRedis redis.UniversalClient) (*httptest.Serv
 		MemberID: eventsMember, ApplicationToken: eventsToken, Domain: "example.bitrix24.com",
 		ClientEndpoint: "https://example.bitrix24.com/rest/",
 		ServerEndpoint: "https://oauth.bitrix.info/rest/",
-		Tokens:         oauth.Tokens{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)},
+		Tokens: oauth.Tokens{AccessToken: "a", RefreshToken: "r",
+			Expiry: time.Now().Add(time.Hour)},
 	})
 	if err != nil {
 		t.Fatalf("Activate() error = %v", err)
@@ -93,7 +94,8 @@ func TestEventsReceive(t *testing.T) {
 			status: 200, outcome: "enqueued", queued: 1},
 		{name: "lead update", body: leadEvent("ONCRMLEADUPDATE", "15", eventsToken),
 			status: 200, outcome: "enqueued", queued: 2},
-		{name: "lead delete is accepted and dropped", body: leadEvent("ONCRMLEADDELETE", "15", eventsToken),
+		{name: "lead delete is accepted and dropped",
+			body:   leadEvent("ONCRMLEADDELETE", "15", eventsToken),
 			status: 200, outcome: "ignored", queued: 2},
 		{name: "forged token", body: leadEvent("ONCRMLEADADD", "16", "0123456789abcdef0123456789abcdef"),
 			status: 403, outcome: "forbidden", queued: 2},

@@ -204,7 +204,8 @@ func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (c *commandCounter) ProcessPipelineHook(
+	next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		c.n.Add(int64(len(cmds)))
 		return next(ctx, cmds)
@@ -267,7 +268,8 @@ func loadFromProcess(b *testing.B, target, body string, n int, rate float64) (fl
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIntakeLoad$", "-test.v")
 	cmd.Env = append(os.Environ(), "LEADROUTER_LOAD_URL="+target, "LEADROUTER_LOAD_BODY="+body,
-		"LEADROUTER_LOAD_N="+strconv.Itoa(n), "LEADROUTER_LOAD_RATE="+strconv.FormatFloat(rate, 'f', -1, 64))
+		"LEADROUTER_LOAD_N="+strconv.Itoa(n),
+		"LEADROUTER_LOAD_RATE="+strconv.FormatFloat(rate, 'f', -1, 64))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("load generator: %v\n%s", err, out)

@@ -108,7 +108,8 @@ type userRow struct {
 
 // person assembles one person from the batch answers. A person user.get does not
 // return is left out: routing treats them as unknown and skips them.
-func (b *batchRun) person(res *bitrix.BatchResult, id int64, needs routing.Needs) (routing.Person, bool) {
+func (b *batchRun) person(res *bitrix.BatchResult, id int64,
+	needs routing.Needs) (routing.Person, bool) {
 	var rows []userRow
 	if err := res.Decode("u"+itoa(id), &rows); err != nil || len(rows) == 0 {
 		return routing.Person{}, false

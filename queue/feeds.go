@@ -47,7 +47,8 @@ func (e LogEntry) haystack() string {
 }
 
 // LeadHistory returns every log entry of one lead, newest first.
-func (q *Queue) LeadHistory(ctx context.Context, memberID string, leadID int64) ([]LogEntry, error) {
+func (q *Queue) LeadHistory(ctx context.Context, memberID string,
+	leadID int64) ([]LogEntry, error) {
 	all, err := q.logEntries(ctx, memberID)
 	if err != nil {
 		return nil, err

@@ -218,8 +218,10 @@ func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
 
 // markReady queues ZADD NX: a portal already present keeps its score, so a lease or
 // a pause is not cut short by new work.
-func (q *Queue) markReady(ctx context.Context, pipe redis.Pipeliner, memberID string, now time.Time) {
-	pipe.ZAddNX(ctx, keyspace.ReadyPortals(), redis.Z{Score: float64(now.UnixMilli()), Member: memberID})
+func (q *Queue) markReady(ctx context.Context, pipe redis.Pipeliner, memberID string,
+	at time.Time) {
+	pipe.ZAddNX(ctx, keyspace.ReadyPortals(),
+		redis.Z{Score: float64(at.UnixMilli()), Member: memberID})
 }
 
 // ensureGroup creates the portal's stream and consumer group once per process.

@@ -98,8 +98,10 @@ func TestTakeReclaimsAbandoned(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	dead := New(rdb, nil, nil, log, Config{Consumer: "dead", Lease: 200 * time.Millisecond, Gather: -1})
-	live := New(rdb, nil, nil, log, Config{Consumer: "live", Lease: 200 * time.Millisecond, Gather: -1})
+	cfg := Config{Consumer: "dead", Lease: 200 * time.Millisecond, Gather: -1}
+	dead := New(rdb, nil, nil, log, cfg)
+	cfg.Consumer = "live"
+	live := New(rdb, nil, nil, log, cfg)
 	for id := int64(1); id <= 3; id++ {
 		if err := dead.Enqueue(ctx, "p", Item{Event: bitrix.EventLeadAdd, LeadID: id}); err != nil {
 			t.Fatal(err)

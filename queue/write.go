@@ -20,7 +20,8 @@ func (b *batchRun) write(ctx context.Context, units []*unit) {
 		return
 	}
 	cmds := b.writeCommands(units)
-	res := &bitrix.BatchResult{Result: map[string]json.RawMessage{}, Errors: map[string]*bitrix.Error{}}
+	res := &bitrix.BatchResult{Result: map[string]json.RawMessage{},
+		Errors: map[string]*bitrix.Error{}}
 	failed := map[string]error{}
 	for start := 0; start < len(cmds); start += maxBatch {
 		chunk := cmds[start:min(start+maxBatch, len(cmds))]
