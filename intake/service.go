@@ -26,9 +26,7 @@ type Candidate struct {
 	// IntakeID is the post the lead comes from.
 	IntakeID string
 	// SourceID is the intake source the lead came from, also in Fields as
-	// INTAKE_SOURCE.
-	// TODO(#7): routing's conditions do not accept INTAKE_SOURCE yet; until then
-	// rules tell intake leads apart by SOURCE_ID and SOURCE_DESCRIPTION.
+	// INTAKE_SOURCE, so that a rule can pick out the leads of one intake URL.
 	SourceID string
 	// Fields are the crm.lead.add fields in upper case (SOURCE_ID, UTM_*, UF_CRM_*,
 	// OPPORTUNITY, ...), multi-fields left out.

@@ -17,6 +17,9 @@ var leadFields = map[string]bool{
 	"ADDRESS": true, "ADDRESS_CITY": true, "ADDRESS_REGION": true,
 	"ADDRESS_PROVINCE": true, "ADDRESS_COUNTRY": true, "ADDRESS_POSTAL_CODE": true,
 	"PHONE": true, "EMAIL": true,
+	// INTAKE_SOURCE is the ID of the intake webhook a lead was posted to; empty for
+	// leads from anywhere else.
+	"INTAKE_SOURCE": true,
 }
 
 // knownField reports whether a condition may test the field.

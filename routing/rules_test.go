@@ -24,6 +24,7 @@ func TestConditionHolds(t *testing.T) {
 			"UF_CRM_BUDGET":   "2 500,50|RUB",
 			"UF_CRM_TAGS":     "b2b, wholesale",
 			"UF_CRM_EMPTY":    "",
+			"INTAKE_SOURCE":   "5f0ce91a",
 		},
 		Phones: []string{"+7 999 000-00-01"},
 		Emails: []string{"buyer@example.com"},
@@ -34,6 +35,8 @@ func TestConditionHolds(t *testing.T) {
 		want bool
 	}{
 		{"source equals", cond("SOURCE_ID", OpEquals, "web"), true},
+		{"intake source equals", cond("INTAKE_SOURCE", OpEquals, "5f0ce91a"), true},
+		{"intake source other", cond("INTAKE_SOURCE", OpEquals, "0000"), false},
 		{"source equals other", cond("SOURCE_ID", OpEquals, "CALL"), false},
 		{"status not equals", cond("STATUS_ID", OpNotEquals, "JUNK"), true},
 		{"status not equals same", cond("STATUS_ID", OpNotEquals, "NEW"), false},
