@@ -139,6 +139,11 @@ func (s *Settings) Register(r gin.IRoutes) {
 	tab := Handle(s.log, s.showLeadTab)
 	r.GET("/placement/lead-tab", tab)
 	r.POST("/placement/lead-tab", tab)
+	// The marketplace checks a handler URL with HEAD when it is entered and wants
+	// a 200; the page itself needs the portal's POST.
+	alive := func(c *gin.Context) { c.Status(http.StatusOK) }
+	r.HEAD("/app", alive)
+	r.HEAD("/placement/lead-tab", alive)
 	r.GET(assets.Prefix+"*file", gin.WrapH(s.cfg.Assets))
 	s.registerAPI(r)
 }

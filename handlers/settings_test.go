@@ -48,6 +48,19 @@ func TestSettingsPage(t *testing.T) {
 		}
 	})
 
+	t.Run("head", func(t *testing.T) {
+		for _, path := range []string{"/app", "/placement/lead-tab"} {
+			resp, err := http.Head(s.app.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("HEAD %s = %d, want 200 (the marketplace checks handler URLs so)", path, resp.StatusCode)
+			}
+		}
+	})
+
 	t.Run("unverified", func(t *testing.T) {
 		resp, err := http.PostForm(s.app.URL+"/app?LANG=ru", map[string][]string{
 			"member_id": {p.MemberID()}, "AUTH_ID": {"forged"}, "DOMAIN": {"evil.example"}})
