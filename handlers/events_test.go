@@ -31,6 +31,13 @@ const (
 // real token store and queue. queueRedis, when set, replaces the queue's Redis.
 func eventsSetup(t *testing.T, queueRedis redis.UniversalClient) (*httptest.Server, *redis.Client) {
 	t.Helper()
+	return eventsSetupWith(t, queueRedis, func(*handlers.Events) {})
+}
+
+// eventsSetupWith is eventsSetup with a last change to the handler.
+func eventsSetupWith(t *testing.T, queueRedis redis.UniversalClient,
+	tweak func(*handlers.Events)) (*httptest.Server, *redis.Client) {
+	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	log := slog.New(slog.DiscardHandler)
 	store := oauth.NewStore(rdb, oauth.Config{ClientID: "local.app", ClientSecret: "s"}, log)
@@ -53,6 +60,7 @@ func eventsSetup(t *testing.T, queueRedis redis.UniversalClient) (*httptest.Serv
 	r.Use(handlers.WithRequestID())
 	h := &handlers.Events{Tokens: store, Queue: q, Log: log, MaxBody: 4 << 10,
 		AttemptTimeout: 50 * time.Millisecond}
+	tweak(h)
 	h.Register(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -152,6 +160,41 @@ func TestEventsRedisDown(t *testing.T) {
 	}
 	if after := counted("unavailable"); after < before+1 {
 		t.Errorf("unavailable counted %v → %v, want one more", before, after)
+	}
+}
+
+func TestEventsRedisBrieflySlow(t *testing.T) {
+	t.Parallel()
+	srv, rdb := eventsSetupWith(t, nil, func(h *handlers.Events) { h.Attempts = 20 })
+	ctx := context.Background()
+	// Warm the token check, then hold every write for 300 ms: the first appends time
+	// out, a later one lands.
+	if status, body := post(t, srv, leadEvent("ONCRMLEADADD", "1", eventsToken)); status != 200 {
+		t.Fatalf("POST /events = %d %s, want 200", status, body)
+	}
+	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "300", "WRITE").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	start := time.Now()
+	status, body := post(t, srv, leadEvent("ONCRMLEADADD", "2", eventsToken))
+	if status != http.StatusOK {
+		t.Fatalf("POST /events while Redis is slow = %d %s, want 200", status, body)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("POST /events answered after %v, before the pause ended", waited)
+	}
+	// An append that timed out on our side may still run once Redis resumes: the
+	// event is then queued twice, which the workers' per-lead merge absorbs.
+	msgs, err := rdb.XRange(ctx, keyspace.EventStream(eventsMember), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range msgs {
+		found = found || m.Values["lead"] == "2"
+	}
+	if !found {
+		t.Errorf("stream %v holds no entry for lead 2", msgs)
 	}
 }
 

@@ -294,5 +294,36 @@ func (q *Queue) Stop(ctx context.Context) error {
 	}
 }
 
+// Forget stops scheduling an uninstalled portal: its place among the portals with
+// work is removed, and with clean its stream, records, log, dead letters and
+// counters too (lifecycle may remove every key of the portal itself; Forget does not
+// rely on it). Its signature fits lifecycle.UninstallHook.
+func (q *Queue) Forget(ctx context.Context, memberID string, clean bool) error {
+	if err := q.rdb.ZRem(ctx, keyspace.ReadyPortals(), memberID).Err(); err != nil {
+		return fmt.Errorf("forget portal %s: %w", memberID, err)
+	}
+	q.groupOK.Delete(memberID)
+	if !clean {
+		return nil
+	}
+	keys := []string{keyspace.EventStream(memberID), keyspace.Routed(memberID),
+		keyspace.Held(memberID), keyspace.DeadLetters(memberID),
+		keyspace.AssignmentLog(memberID), keyspace.LastLead(memberID),
+		keyspace.SweepLock(memberID)}
+	now := q.cfg.Now().UTC()
+	for i := range 9 {
+		day := now.AddDate(0, 0, -i).Format(time.DateOnly)
+		keys = append(keys, keyspace.PipelineStats(memberID, day))
+	}
+	pipe := q.rdb.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("delete pipeline data of portal %s: %w", memberID, err)
+	}
+	return nil
+}
+
 // itoa formats an ID for Redis fields and REST command IDs.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

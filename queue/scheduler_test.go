@@ -183,3 +183,26 @@ func TestTakeAfterStreamDeleted(t *testing.T) {
 		t.Fatalf("take() after the group is recreated = %v, %v; want lead 2", units, err)
 	}
 }
+
+// TestForget checks that an uninstalled portal leaves the schedule and, when
+// cleaned, keeps none of the pipeline's keys.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{Gather: -1})
+	if err := q.Enqueue(ctx, "gone", Item{Event: bitrix.EventLeadAdd, LeadID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, keyspace.Routed("gone"), "1", `{"u":2}`)
+	if err := q.Forget(ctx, "gone", true); err != nil {
+		t.Fatalf("Forget() error = %v", err)
+	}
+	if n, _ := rdb.ZCard(ctx, keyspace.ReadyPortals()).Result(); n != 0 {
+		t.Errorf("ready portals after Forget = %d, want 0", n)
+	}
+	keys, _ := rdb.Keys(ctx, "lr:{gone}:*").Result()
+	if len(keys) != 0 {
+		t.Errorf("keys left after a clean Forget: %v", keys)
+	}
+}
