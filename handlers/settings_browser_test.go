@@ -420,9 +420,10 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 		}
 		return true
 	})
+	token := s.session(p, anna.ID)
 	waitFor(t, "leads counted", func() bool {
 		var ov struct{ Totals struct{ Today int } }
-		s.call(s.session(p, anna.ID), "GET", "/api/overview", nil, &ov)
+		s.call(token, "GET", "/api/overview", nil, &ov)
 		return ov.Totals.Today == len(leads)
 	})
 	b.clickIn("#lr-tab-overview")
@@ -498,7 +499,7 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 
 	// A reader the administrator allowed sees the settings but cannot change them.
 	allow := map[string]any{"readers": []int{boris.ID}}
-	if code := s.call(s.session(p, anna.ID), "PUT", "/api/access", allow, nil); code != 200 {
+	if code := s.call(token, "PUT", "/api/access", allow, nil); code != 200 {
 		t.Fatalf("allow a reader = %d", code)
 	}
 	b.open(p.FrameURL(boris.ID))
