@@ -289,3 +289,27 @@ func TestInstallState(t *testing.T) {
 		}
 	}
 }
+
+func TestCatalogCustomFields(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.fake.NewPortal(bitrixtest.PortalOptions{Users: []bitrixtest.User{anna},
+		UserFields: []bitrixtest.UserField{{Code: "UF_CRM_REGION", Type: "string", Title: "Region"}}})
+	p.RegisterApp(bitrixtest.App{InstallURL: s.app.URL + "/install", HandlerURL: s.app.URL + "/app"})
+	s.install(p)
+	var cat struct {
+		Statuses []struct{ ID string } `json:"statuses"`
+		Fields   []struct {
+			ID, Title, Type string
+		} `json:"fields"`
+	}
+	if code := s.call(s.session(p, anna.ID), "GET", "/api/catalog", nil, &cat); code != 200 {
+		t.Fatalf("GET /api/catalog = %d", code)
+	}
+	if len(cat.Fields) != 1 || cat.Fields[0].ID != "UF_CRM_REGION" || cat.Fields[0].Title == "" {
+		t.Errorf("catalog fields = %+v, want the portal's UF_CRM_REGION with a title", cat.Fields)
+	}
+	if len(cat.Statuses) == 0 {
+		t.Errorf("catalog has no lead statuses from crm.status.list")
+	}
+}
