@@ -206,3 +206,22 @@ func TestForget(t *testing.T) {
 		t.Errorf("keys left after a clean Forget: %v", keys)
 	}
 }
+
+// TestSweepReschedules checks that a sweep puts a portal whose ready mark was lost
+// back on the schedule.
+func TestSweepReschedules(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	q := New(rdb, nil, nil, slog.New(slog.DiscardHandler), Config{Gather: -1})
+	if err := q.Enqueue(ctx, "lost", Item{Event: bitrix.EventLeadAdd, LeadID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.ZRem(ctx, keyspace.ReadyPortals(), "lost")
+	if err := q.reschedule(ctx, "lost"); err != nil {
+		t.Fatalf("reschedule() error = %v", err)
+	}
+	if _, err := rdb.ZScore(ctx, keyspace.ReadyPortals(), "lost").Result(); err != nil {
+		t.Errorf("portal not scheduled again: %v", err)
+	}
+}

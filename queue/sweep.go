@@ -67,6 +67,9 @@ func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 		return err
 	}
 	defer q.rdb.Del(context.WithoutCancel(ctx), keyspace.SweepLock(memberID))
+	if err := q.reschedule(ctx, memberID); err != nil {
+		return err
+	}
 	if err := q.sweepOffline(ctx, memberID); err != nil {
 		q.log.Warn("read offline events failed", "member_id", memberID, "error", err)
 		list = true
@@ -75,6 +78,19 @@ func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 		return nil
 	}
 	return q.sweepLeads(ctx, memberID)
+}
+
+// reschedule puts a portal that has work back among the portals with work, in
+// case its mark was lost (a Redis failover between the append and the mark).
+func (q *Queue) reschedule(ctx context.Context, memberID string) error {
+	next, err := q.nextWork(ctx, memberID, q.cfg.Now())
+	if err != nil || next.IsZero() {
+		return err
+	}
+	pipe := q.rdb.Pipeline()
+	q.markReady(ctx, pipe, memberID, next)
+	_, err = pipe.Exec(ctx)
+	return err
 }
 
 // sweepLeads queues the leads above the last seen ID that have no decision. Only
