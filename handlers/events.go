@@ -101,6 +101,9 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 	ctx := c.Request.Context()
 	switch ev.Name {
 	case bitrix.EventAppInstall, bitrix.EventAppUpdate, bitrix.EventAppUninstall:
+		if h.Lifecycle == nil {
+			return eventUnavailable, unavailable(errors.New("no lifecycle handler configured"))
+		}
 		if err := h.Lifecycle.HandleAppEvent(ctx, ev); err != nil {
 			return h.lifecycleFailed(err)
 		}
