@@ -3,6 +3,8 @@ package queue_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,28 @@ func TestExistingClientOwner(t *testing.T) {
 	}
 	if n := countBatches(e.fake, p.MemberID(), "crm.contact.list"); n < 1 {
 		t.Errorf("contact look-up batches = %d, want at least 1", n)
+	}
+}
+
+// TestForgedUninstallRefused posts an ONAPPUNINSTALL with a wrong application token
+// through /events: lifecycle refuses it, the answer is 403 and the portal stays.
+func TestForgedUninstallRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "forged", 1)
+	form := url.Values{"event": {"ONAPPUNINSTALL"}, "data[CLEAN]": {"1"},
+		"auth[member_id]": {p.MemberID()}, "auth[domain]": {p.Domain()},
+		"auth[application_token]": {"0123456789abcdef0123456789abcdef"}}
+	resp, err := http.PostForm(e.app.URL+"/events", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("forged ONAPPUNINSTALL = %d, want 403", resp.StatusCode)
+	}
+	rec, err := e.store.Portal(context.Background(), p.MemberID())
+	if err != nil || rec.Status != "active" {
+		t.Errorf("portal after a forged uninstall = %+v, %v; want active", rec, err)
 	}
 }
