@@ -242,3 +242,39 @@ func assertTagged(t *testing.T, rdb redis.UniversalClient, memberID string) {
 		}
 	}
 }
+
+// TestReadinessOnCluster checks that /readyz follows every master of a cluster: a
+// plain PING would reach one node and could pass while a third of the portals
+// cannot be served.
+func TestReadinessOnCluster(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.TestMode)
+	cluster := redistest.StartCluster(t)
+	app, err := newApplication(appConfig{PublicURL: "http://127.0.0.1:1", ClientID: "app.1",
+		ClientSecret: "secret", OAuthURL: "http://127.0.0.1:1"}, clusterFromURL(t, cluster.URL()),
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("newApplication() = %v", err)
+	}
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz with every master up = %d, want 200", code)
+	}
+
+	// The server answers SHUTDOWN by closing the connection, so the error says
+	// nothing; the readiness check below is what fails if the node lives on.
+	last := redis.NewClient(&redis.Options{Addr: cluster.Addrs[len(cluster.Addrs)-1],
+		MaxRetries: -1})
+	defer last.Close()
+	last.ShutdownNoSave(context.Background())
+	for range 10 {
+		if ready() == http.StatusServiceUnavailable {
+			return
+		}
+	}
+	t.Errorf("/readyz with a master down = %d, want 503", ready())
+}

@@ -95,8 +95,7 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	}
 	r := gin.New()
 	r.Use(gin.Recovery(), handlers.WithRequestID())
-	(&handlers.Health{Log: log, Redis: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Draining: a.draining.Load}).Register(r)
+	(&handlers.Health{Log: log, Redis: pingRedis(rdb), Draining: a.draining.Load}).Register(r)
 	(&handlers.Install{Lifecycle: life, Log: log, SDKURL: cfg.SDKURL}).Register(r)
 	(&handlers.Events{Lifecycle: life, Tokens: store, Queue: q, Log: log}).Register(r)
 	handlers.NewSettings(handlers.SettingsConfig{
@@ -108,6 +107,21 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 		Wait: cfg.IntakeWait}).Register(r)
 	a.handler = r
 	return a, nil
+}
+
+// pingRedis returns the readiness check of rdb: the server answers PING, or, on a
+// cluster, every master does (a plain PING there reaches one node at random, and a
+// portal whose slot lives on a lost master cannot be served).
+func pingRedis(rdb redis.UniversalClient) func(context.Context) error {
+	cluster, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
+	return func(ctx context.Context) error {
+		return cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.Ping(ctx).Err()
+		})
+	}
 }
 
 // Handler returns the HTTP surface.
