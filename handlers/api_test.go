@@ -69,6 +69,15 @@ func TestLeadViews(t *testing.T) {
 		}
 	})
 
+	t.Run("lead tab shows a later change by hand", func(t *testing.T) {
+		p.UpdateLead(anna.ID, ids[1], map[string]any{"ASSIGNED_BY_ID": dmitri.ID})
+		pg := s.openPage(p, anna.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+			map[string]any{"ID": ids[1]})
+		if !strings.Contains(pg.body, "Moved to Dmitri Ivanov (by hand)") {
+			t.Errorf("lead tab after a change by hand lacks the move:\n%.2000s", pg.body)
+		}
+	})
+
 	t.Run("lead tab of a lead that does not exist", func(t *testing.T) {
 		pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
 			map[string]any{"ID": 999999})

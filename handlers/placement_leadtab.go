@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,44 +46,81 @@ func (s *Settings) showLeadTab(c *gin.Context) error {
 	if leadID <= 0 {
 		return s.renderError(c, lang, Errorf(400, "no_lead", "The placement names no lead."))
 	}
-	if err := s.checkLeadAccess(c, user.MemberID, leadID); err != nil {
+	lead, err := s.readLead(c, user.MemberID, leadID)
+	if err != nil {
 		return s.renderError(c, lang, err)
 	}
 	body := leadTabView{LeadID: leadID}
 	if s.cfg.Log != nil {
-		history, err := s.cfg.Log.LeadHistory(c.Request.Context(), user.MemberID, leadID)
+		ctx := c.Request.Context()
+		history, err := s.cfg.Log.LeadHistory(ctx, user.MemberID, leadID)
 		if err != nil {
 			return s.renderError(c, lang, err)
 		}
-		body.Entries = s.leadTabEntries(history, s.ruleNames(c.Request.Context(), user.MemberID), lang)
+		body.Entries = s.leadTabEntries(history, s.ruleNames(ctx, user.MemberID), lang)
+		body.Entries = s.laterMove(ctx, user.MemberID, body.Entries, history, lead, lang)
 	}
 	config := map[string]any{"lang": lang}
 	return s.render(c, 200, "leadtab", s.view(lang, "leadtab.js", config, body), user.Origin)
 }
 
-// checkLeadAccess asks the portal, with the viewer's own token, whether they may
-// read the lead, so that the tab shows nobody the routing of a lead whose card
-// they could not open (PLACEMENT_OPTIONS comes from the browser).
-func (s *Settings) checkLeadAccess(c *gin.Context, memberID string, leadID int64) error {
+// leadNow is the lead as the portal has it now.
+type leadNow struct {
+	AssignedByID bitrix.ID `json:"ASSIGNED_BY_ID"`
+	DateModify   string    `json:"DATE_MODIFY"`
+}
+
+// readLead reads the lead with the viewer's own token, so that the tab shows
+// nobody the routing of a lead whose card they could not open (PLACEMENT_OPTIONS
+// comes from the browser), and so that a later change of owner shows.
+func (s *Settings) readLead(c *gin.Context, memberID string, leadID int64) (leadNow, error) {
 	ctx := c.Request.Context()
+	var lead leadNow
 	portal, err := s.cfg.Portals.Portal(ctx, memberID)
 	if err != nil {
-		return err
+		return lead, err
 	}
 	auth := viewerAuth{creds: bitrix.Credentials{Endpoint: portal.ClientEndpoint,
 		AccessToken: c.Request.Form.Get("AUTH_ID")}}
 	client := bitrix.NewClient(memberID, auth, bitrix.Options{Logger: s.log,
 		Timeout: 10 * time.Second, MaxRetries: -1})
-	var lead json.RawMessage
 	err = client.Call(ctx, "crm.lead.get", map[string]any{"id": leadID}, &lead)
 	switch {
 	case errors.Is(err, bitrix.ErrAccessDenied), errors.Is(err, bitrix.ErrNotFound):
-		return &Error{Status: http.StatusForbidden, Code: "no_lead_access",
+		return lead, &Error{Status: http.StatusForbidden, Code: "no_lead_access",
 			Message: "You cannot open this lead.", Err: err}
 	case err != nil:
-		return fmt.Errorf("check access of user to lead %d on portal %s: %w", leadID, memberID, err)
+		return lead, fmt.Errorf("read lead %d of portal %s as its viewer: %w", leadID, memberID, err)
 	}
-	return nil
+	return lead, nil
+}
+
+// laterMove adds the lead's present owner when somebody gave it to another person
+// after LeadRouter's last assignment.
+func (s *Settings) laterMove(ctx context.Context, memberID string, entries []leadTabEntry,
+	history []queue.LogEntry, lead leadNow, lang string) []leadTabEntry {
+	var routed int64
+	for _, e := range history { // newest first
+		if e.Outcome == queue.OutcomeAssigned {
+			routed = e.UserID
+			break
+		}
+	}
+	owner := int64(lead.AssignedByID)
+	if routed == 0 || owner == 0 || owner == routed {
+		return entries
+	}
+	dict := s.cfg.Assets.Dict(lang)
+	name := peopleNames(s.people(ctx, memberID))[owner]
+	if name == "" {
+		name = "#" + formatID(owner)
+	}
+	when := lead.DateModify
+	if t, err := time.Parse(time.RFC3339, lead.DateModify); err == nil {
+		when = t.UTC().Format("02.01.2006 15:04 MST")
+	}
+	return append(entries, leadTabEntry{Kind: "moved", When: when,
+		Headline: fill(dict.T("leadtab.moved"), "person", name) + " (" + dict.T("leadtab.by_hand") + ")"})
 }
 
 // viewerAuth is the page viewer's own token, used once and never refreshed: an
