@@ -75,6 +75,7 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	life := lifecycle.New(rdb, store, lcfg, log)
 	engine := routing.NewEngine(rdb, log)
 	q := queue.New(rdb, engine, store, log, cfg.Queue)
+	life.OnUninstall(q.Forget)
 	clients := store.Client
 	router := &intake.EngineRouter{Engine: engine, Clients: clients, RDB: rdb,
 		Lang: func(ctx context.Context, memberID string) string {
