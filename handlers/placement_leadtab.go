@@ -90,7 +90,8 @@ func (s *Settings) readLead(c *gin.Context, memberID string, leadID int64) (lead
 		return lead, &Error{Status: http.StatusForbidden, Code: "no_lead_access",
 			Message: "You cannot open this lead.", Err: err}
 	case err != nil:
-		return lead, fmt.Errorf("read lead %d of portal %s as its viewer: %w", leadID, memberID, err)
+		return lead, fmt.Errorf("read lead %d of portal %s as its viewer: %w",
+			leadID, memberID, err)
 	}
 	return lead, nil
 }
@@ -119,8 +120,8 @@ func (s *Settings) laterMove(ctx context.Context, memberID string, entries []lea
 	if t, err := time.Parse(time.RFC3339, lead.DateModify); err == nil {
 		when = t.UTC().Format("02.01.2006 15:04 MST")
 	}
-	return append(entries, leadTabEntry{Kind: "moved", When: when,
-		Headline: fill(dict.T("leadtab.moved"), "person", name) + " (" + dict.T("leadtab.by_hand") + ")"})
+	headline := fill(dict.T("leadtab.moved"), "person", name) + " (" + dict.T("leadtab.by_hand") + ")"
+	return append(entries, leadTabEntry{Kind: "moved", When: when, Headline: headline})
 }
 
 // viewerAuth is the page viewer's own token, used once and never refreshed: an
