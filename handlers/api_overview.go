@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/leadrouter/leadrouter/queue"
 	"github.com/leadrouter/leadrouter/routing"
 )
 
@@ -168,7 +170,7 @@ func (s *Settings) postRetry(c *gin.Context) error {
 		return Errorf(http.StatusBadRequest, "bad_id", "The failed lead is not named.")
 	}
 	n, err := s.cfg.Health.Retry(ctx, sess.MemberID, id)
-	if err != nil {
+	if err != nil && !errors.Is(err, queue.ErrNoDeadLetter) {
 		return err
 	}
 	if n == 0 {

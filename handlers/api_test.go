@@ -322,3 +322,44 @@ func TestCatalogCustomFields(t *testing.T) {
 		t.Errorf("catalog has no lead statuses from crm.status.list")
 	}
 }
+
+func TestDeadLetterRetry(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("en")
+	s.install(p)
+	token := s.session(p, anna.ID)
+	if code := s.call(token, "PUT", "/api/settings", map[string]any{"settings": salesTeam()}, nil); code != 200 {
+		t.Fatalf("save settings = %d", code)
+	}
+
+	p.SetAccessDenied(true)
+	lead := p.AddLead(anna.ID, map[string]any{"TITLE": "Refused", "SOURCE_ID": "WEB",
+		"ASSIGNED_BY_ID": anna.ID})
+	var ov struct {
+		DeadLetters []struct {
+			ID     string `json:"id"`
+			LeadID int64  `json:"lead_id"`
+			Error  string `json:"error"`
+		} `json:"dead_letters"`
+	}
+	waitFor(t, "dead letter", func() bool {
+		s.call(token, "GET", "/api/overview", nil, &ov)
+		return len(ov.DeadLetters) > 0
+	})
+	p.SetAccessDenied(false)
+	dead := ov.DeadLetters[0]
+	if dead.LeadID != int64(lead) || dead.Error == "" {
+		t.Errorf("dead letter = %+v, want lead %d with a reason", dead, lead)
+	}
+	if code := s.call(token, "POST", "/api/dead-letters/"+dead.ID+"/retry", nil, nil); code != 200 {
+		t.Fatalf("retry = %d, want 200", code)
+	}
+	waitFor(t, "retried lead routed", func() bool {
+		l, _ := p.Lead(lead)
+		return fmt.Sprint(l["ASSIGNED_BY_ID"]) != fmt.Sprint(anna.ID)
+	})
+	if code := s.call(token, "POST", "/api/dead-letters/"+dead.ID+"/retry", nil, nil); code != 404 {
+		t.Errorf("second retry of the same dead letter = %d, want 404", code)
+	}
+}
