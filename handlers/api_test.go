@@ -182,6 +182,17 @@ func TestLeadViews(t *testing.T) {
 			t.Errorf("trial of the latest leads = %d with %d leads, want 200 and %d",
 				code, len(report.Leads), len(ids))
 		}
+		bad := salesTeam()
+		bad.Teams[0].Strategy = "fastest"
+		var refused struct {
+			Fields map[string]string `json:"fields"`
+		}
+		body = map[string]any{"settings": bad, "leads": []map[string]string{{"TITLE": "x"}}}
+		code = s.call(token, "POST", "/api/simulate", body, &refused)
+		if code != http.StatusUnprocessableEntity || refused.Fields["teams[0].strategy"] == "" {
+			t.Errorf("trial of invalid settings = %d, fields %v; want 422 naming the strategy",
+				code, refused.Fields)
+		}
 		var versions []any
 		s.call(token, "GET", "/api/versions", nil, &versions)
 		if len(versions) != 1 {
