@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/gin-gonic/gin"
 )
 
 // TestSandboxInBrowser starts the sandbox as `go run ./app sandbox` does and drives
@@ -20,7 +19,6 @@ import (
 // frame SDK inside the app talks to the portal, and leads sent with the button
 // fill the lead list with owners chosen by the sample rules.
 func TestSandboxInBrowser(t *testing.T) {
-	gin.SetMode(gin.TestMode)
 	chromium := chromiumPath(t)
 	if _, err := os.Stat(filepath.Join("..", sandboxSDKFile)); err != nil {
 		if os.Getenv("CI") != "" {
