@@ -5,20 +5,29 @@
 -- KEYS[2]  rotation ledger hash (keyspace.RoutingLedger)
 -- KEYS[3]  the lead's decision string (keyspace.RoutingDecision)
 -- ARGV[1]  the plan as JSON (type plan in plan.go): lead, now (Unix ms), ver (settings
---          version), ttl (seconds), rule, hold, steps[{k, t, s, ms, r,
+--          version), ttl (seconds), g (re-route round), rule, hold, steps[{k, t, s, ms, r,
 --          m[{id, w, dc, oc, day, skip, a}]}]
 --
 -- Returns {result, state}. state 0: decided now, result is the outcome as JSON (type
 -- result in plan.go), stored in KEYS[3] for ttl seconds when somebody was assigned.
--- state 1: the lead was decided before; result is the stored outcome and nothing
--- changed. state 2: the settings changed since the plan was built; result is empty,
--- nothing changed, and the caller rebuilds the plan.
+-- state 1: the lead was decided in this round (or a later one) before; result is the
+-- stored outcome and nothing changed. state 2: the settings changed since the plan was
+-- built; result is empty, nothing changed, and the caller rebuilds the plan.
+--
+-- A plan of a later round than the stored decision decides again; when it assigns the
+-- lead, the previous owner's open lead is counted down first (unless it was released).
+-- Everything after the round check mirrors ledger.decide.
 
+local plan = cjson.decode(ARGV[1])
+local round = plan.g or 0
+local prior
 local stored = redis.call('GET', KEYS[3])
 if stored then
-  return {stored, 1}
+  prior = cjson.decode(stored)
+  if (prior.g or 0) >= round then
+    return {stored, 1}
+  end
 end
-local plan = cjson.decode(ARGV[1])
 local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '0')
 if head ~= plan.ver then
   return {'', 2}
@@ -45,6 +54,11 @@ for _, st in ipairs(plan.steps) do
     want('rr' .. st.t)
     want('st' .. st.t)
   end
+end
+local prior_field
+if prior and prior.id and not prior.rel then
+  prior_field = 'u' .. int(prior.id)
+  want(prior_field)
 end
 local state = {}
 for from = 1, #fields, 1000 do
@@ -74,6 +88,16 @@ end
 local function format(r)
   return int(r.c) .. ':' .. int(r.last) .. ':' .. int(r.day) .. ':' .. int(r.n) .. ':' ..
     int(r.open)
+end
+
+-- The lead leaves its previous owner: one open lead fewer, never below zero. Like
+-- every change, this is stored only when the new decision assigns the lead.
+if prior_field then
+  local r = parse(state[prior_field])
+  if r.open > 0 then
+    r.open = r.open - 1
+    put(prior_field, format(r))
+  end
 end
 
 local function clamp(c, total)
@@ -189,6 +213,7 @@ local function pick(st, recs, eligible)
 end
 
 local res = {o = 'held', rule = plan.rule, ver = plan.ver}
+if round > 0 then res.g = round end
 local path, skips = {}, {}
 for si, st in ipairs(plan.steps) do
   path[#path + 1] = {k = st.k, t = st.t}

@@ -29,6 +29,12 @@ type Lead struct {
 	// ExistingOwner is the owner of a contact, company or open lead that matches the
 	// lead's phone or e-mail, found by the pipeline; 0 when none.
 	ExistingOwner int64
+	// Round counts the deliberate re-routes of the lead (Settings.Reroute): 0 for a
+	// new lead. A decision of a higher round replaces the stored one, once: deciding
+	// the same round again returns that round's decision. The previous owner's open
+	// lead is counted down when the new decision assigns the lead. A lead of a later
+	// round is routed whoever its responsible is, as that was set by routing.
+	Round int
 }
 
 // Person is what the pipeline knows about a portal user from Bitrix24.
@@ -186,7 +192,7 @@ func (e *Engine) decide(ctx context.Context, memberID string, lead Lead, dir Dir
 			return e.storedOr(ctx, memberID, lead.ID, c, dir, d)
 		}
 		pl := c.settings.buildPlan(&lead, dir, now, c.patterns, e.rand)
-		pl.Ver, pl.TTL = c.version, int64(e.ttl/time.Second)
+		pl.Ver, pl.TTL, pl.Round = c.version, int64(e.ttl/time.Second), lead.Round
 		res, state, err := e.run(ctx, memberID, &pl)
 		if err != nil {
 			return Decision{}, err

@@ -13,9 +13,10 @@ import (
 // simulation runs it through the Go ledger; both follow the same algorithm.
 type plan struct {
 	Lead  int64  `json:"lead"`
-	Now   int64  `json:"now"` // Unix milliseconds
-	Ver   int    `json:"ver"` // settings version the plan was built from
-	TTL   int64  `json:"ttl"` // seconds the decision is kept for idempotency
+	Now   int64  `json:"now"`         // Unix milliseconds
+	Ver   int    `json:"ver"`         // settings version the plan was built from
+	TTL   int64  `json:"ttl"`         // seconds the decision is kept for idempotency
+	Round int    `json:"g,omitempty"` // re-route round (Lead.Round)
 	Rule  string `json:"rule,omitempty"`
 	Hold  string `json:"hold"` // why the lead is held when no step assigns it
 	Steps []step `json:"steps"`
@@ -70,6 +71,7 @@ type result struct {
 	Path     list[hop]  `json:"path,omitempty"`
 	Skips    list[skip] `json:"skips,omitempty"`
 	Released bool       `json:"rel,omitempty"`
+	Round    int        `json:"g,omitempty"` // the plan's re-route round
 }
 
 // hop is one step the decision tried.
@@ -116,10 +118,12 @@ func (s *Settings) scopeReason(l *Lead) string {
 		if !inList(l.value("SOURCE_ID"), s.Scope.Sources) {
 			return NotInSources
 		}
-	case ScopeAssignedTo:
-		if !slices.Contains(s.Scope.Users, l.AssignedByID) {
-			return NotAssignedTo
-		}
+	}
+	if l.Round > 0 {
+		return "" // the responsible is the one routing chose before
+	}
+	if s.Scope.Mode == ScopeAssignedTo && !slices.Contains(s.Scope.Users, l.AssignedByID) {
+		return NotAssignedTo
 	}
 	if s.Scope.KeepManual && l.AssignedByID != 0 && l.CreatedByID != 0 &&
 		l.AssignedByID != l.CreatedByID && !slices.Contains(s.Scope.Users, l.AssignedByID) {

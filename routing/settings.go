@@ -16,6 +16,24 @@ type Settings struct {
 	Default Target `json:"default"`
 	// ExistingClient gives a returning client's lead to the owner of their record.
 	ExistingClient ExistingClient `json:"existing_client"`
+	// Reroute routes a lead again when a person moves it (back) to one of the
+	// listed statuses; the zero value never routes a lead twice.
+	Reroute Reroute `json:"reroute,omitzero"`
+}
+
+// Reroute configures "route again on a move to a status", for leads that come
+// back to the start of the funnel (a lead sent back to NEW gets a fresh owner).
+type Reroute struct {
+	// Statuses are the lead STATUS_ID values whose (re)entry routes the lead again.
+	Statuses []string `json:"statuses,omitempty"`
+}
+
+// Enabled reports whether any status routes a lead again.
+func (r Reroute) Enabled() bool { return len(r.Statuses) > 0 }
+
+// Routes reports whether a move into status routes the lead again.
+func (r Reroute) Routes(status string) bool {
+	return status != "" && slices.Contains(r.Statuses, status)
 }
 
 // Scope modes.
@@ -194,6 +212,9 @@ type Needs struct {
 	TimeZones bool
 	// ExistingOwner asks the pipeline to look up the owner of a matching client.
 	ExistingOwner bool
+	// Reroute lists the statuses whose (re)entry routes a lead again: the pipeline
+	// must read a routed lead on its updates to see its status.
+	Reroute []string
 }
 
 // Needs reports which facts Decide needs under these settings.
@@ -228,6 +249,7 @@ func (s *Settings) Needs() Needs {
 		add(id) // only named in the trace of a lead left alone
 	}
 	n.ExistingOwner = s.ExistingClient.Enabled
+	n.Reroute = slices.Clone(s.Reroute.Statuses)
 	slices.Sort(n.People)
 	return n
 }

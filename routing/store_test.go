@@ -179,6 +179,11 @@ func TestValidationMessages(t *testing.T) {
 			"scope.sources", "Choose at least one source"},
 		{"scope without users", func(s *Settings) { s.Scope.Mode = ScopeAssignedTo },
 			"scope.users", "Choose the user that new leads arrive assigned to."},
+		{"blank reroute status", func(s *Settings) { s.Reroute.Statuses = []string{"NEW", " "} },
+			"reroute.statuses[1]", "Choose the status that routes a lead again."},
+		{"reroute status twice", func(s *Settings) {
+			s.Reroute.Statuses = []string{"NEW", "NEW"}
+		}, "reroute.statuses[1]", `The status "NEW" is listed twice.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,7 @@ func (s *Settings) Validate() error {
 		v.rule(s, r, path)
 	}
 	v.target(s, s.Default, "default")
+	v.reroute(&s.Reroute)
 	if len(v.fields) == 0 {
 		return nil
 	}
@@ -99,6 +100,27 @@ func (v *validator) scope(sc *Scope) {
 	default:
 		v.add("scope.mode", "Choose which leads to route: all, some sources, "+
 			"or those assigned to a given user.")
+	}
+}
+
+// maxRerouteStatuses bounds the statuses that route a lead again.
+const maxRerouteStatuses = 50
+
+func (v *validator) reroute(r *Reroute) {
+	if len(r.Statuses) > maxRerouteStatuses {
+		v.add("reroute.statuses", "At most %d statuses may route a lead again.",
+			maxRerouteStatuses)
+	}
+	seen := map[string]bool{}
+	for i, st := range r.Statuses {
+		path := fmt.Sprintf("reroute.statuses[%d]", i)
+		switch {
+		case strings.TrimSpace(st) == "":
+			v.add(path, "Choose the status that routes a lead again.")
+		case seen[st]:
+			v.add(path, "The status %q is listed twice.", st)
+		}
+		seen[st] = true
 	}
 }
 
