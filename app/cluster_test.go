@@ -40,9 +40,10 @@ func TestTwoInstancesOnRedisCluster(t *testing.T) {
 	// The front alternates requests between the instances, as a load balancer does.
 	var instances []*application
 	var turn atomic.Uint64
-	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		instances[turn.Add(1)%uint64(len(instances))].Handler().ServeHTTP(w, r)
-	}))
+	front := httptest.NewUnstartedServer(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			instances[turn.Add(1)%uint64(len(instances))].Handler().ServeHTTP(w, r)
+		}))
 	t.Cleanup(front.Close)
 	frontURL := "http://" + front.Listener.Addr().String()
 	for _, name := range []string{"first", "second"} {
@@ -63,12 +64,14 @@ func TestTwoInstancesOnRedisCluster(t *testing.T) {
 	if err := sandboxInstall(ctx, instances[0].store, portal, frontURL); err != nil {
 		t.Fatalf("install through the front = %v", err)
 	}
-	if _, err := instances[1].engine.SaveSettings(ctx, portal.MemberID(), sampleSettings(), 1); err != nil {
+	_, err := instances[1].engine.SaveSettings(ctx, portal.MemberID(), sampleSettings(), 1)
+	if err != nil {
 		t.Fatalf("SaveSettings() = %v", err)
 	}
 
-	// Both instances' workers run for the first half; the first instance's stop for
-	// the second half, while its HTTP side keeps taking events.
+	// Both instances' workers route the first half of the leads. Then the first
+	// instance stops its workers, while its HTTP side keeps taking events, and the
+	// second instance routes the rest.
 	rng := rand.New(rand.NewPCG(3, 5))
 	var ids []int
 	for half := range 2 {
@@ -146,7 +149,8 @@ func stopInstance(t *testing.T, app *application) {
 
 // waitAssigned waits until every lead has an assignment in the portal's log and
 // returns the log entries by lead.
-func waitAssigned(t *testing.T, q *queue.Queue, memberID string, ids []int) map[int][]queue.LogEntry {
+func waitAssigned(t *testing.T, q *queue.Queue, memberID string,
+	ids []int) map[int][]queue.LogEntry {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
