@@ -37,6 +37,8 @@ type Install struct {
 func (h *Install) Register(r gin.IRoutes) {
 	r.POST("/install", Handle(h.Log, h.serve))
 	r.GET("/install", Handle(h.Log, h.serve))
+	// The marketplace checks the install URL with HEAD and wants a 200.
+	r.HEAD("/install", func(c *gin.Context) { c.Status(http.StatusOK) })
 }
 
 func (h *Install) serve(c *gin.Context) error {

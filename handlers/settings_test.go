@@ -49,7 +49,7 @@ func TestSettingsPage(t *testing.T) {
 	})
 
 	t.Run("head", func(t *testing.T) {
-		for _, path := range []string{"/app", "/placement/lead-tab"} {
+		for _, path := range []string{"/app", "/placement/lead-tab", "/install"} {
 			resp, err := http.Head(s.app.URL + path)
 			if err != nil {
 				t.Fatal(err)
