@@ -24,6 +24,7 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 			ready = append(ready, u)
 		}
 	}
+	ready = b.recheck(ctx, ready, leads)
 	if len(ready) == 0 {
 		return nil
 	}
@@ -34,7 +35,9 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 	}
 	rl := make(map[int64]routing.Lead, len(ready))
 	for _, u := range ready {
-		rl[u.leadID] = toLead(u.leadID, leads[u.leadID])
+		l := toLead(u.leadID, leads[u.leadID])
+		l.Round = u.round
+		rl[u.leadID] = l
 	}
 	if err := b.existingOwners(ctx, rl); err != nil {
 		b.failAll(ready, err)
@@ -63,11 +66,12 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 	}
 	trace := d.Trace.Text(dir.Lang)
 	entry := &LogEntry{Time: b.now, LeadID: u.leadID, RuleID: d.RuleID, TeamID: d.TeamID,
-		Reason: trace, Skip: mainReason(d.Trace)}
+		Reason: trace, Skip: mainReason(d.Trace), Skipped: skipsOf(d.Trace)}
 	switch d.Outcome {
 	case routing.Assigned:
 		b.records[u.leadID] = &record{UserID: d.UserID, Person: dir.People[d.UserID].Name,
-			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now}
+			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now, Round: u.round,
+			Moved: lead.Fields["MOVED_TIME"], Status: lead.Fields["STATUS_ID"]}
 		u.res = result{kind: settled}
 		return true
 	case routing.Held:
@@ -84,20 +88,32 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 	return false
 }
 
-// claimScript records decisions unless the leads have one already.
+// claimScript records decisions unless the leads have one already of the same
+// re-route round or a later one.
 //
 // KEYS[1] the portal's lead records (keyspace.Routed)
-// ARGV    lead ID, record JSON, lead ID, record JSON, ...
+// ARGV    lead ID, record JSON, round, lead ID, record JSON, round, ...
 //
 // Returns, per lead in order, the record that stands: the one given when it was
 // stored, the earlier one otherwise.
 var claimScript = redis.NewScript(`
 local out = {}
-for i = 1, #ARGV, 2 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    out[#out + 1] = ARGV[i + 1]
+for i = 1, #ARGV, 3 do
+  local round = tonumber(ARGV[i + 2])
+  if round == 0 then
+    if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+      out[#out + 1] = ARGV[i + 1]
+    else
+      out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+    end
   else
-    out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+    local cur = redis.call('HGET', KEYS[1], ARGV[i])
+    if cur and (cjson.decode(cur).g or 0) >= round then
+      out[#out + 1] = cur
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+      out[#out + 1] = ARGV[i + 1]
+    end
   end
 end
 return out
@@ -110,10 +126,10 @@ func (b *batchRun) claim(ctx context.Context, units []*unit) error {
 	if len(units) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 2*len(units))
+	args := make([]any, 0, 3*len(units))
 	for _, u := range units {
 		raw, _ := json.Marshal(b.records[u.leadID])
-		args = append(args, itoa(u.leadID), raw)
+		args = append(args, itoa(u.leadID), raw, u.round)
 	}
 	out, err := claimScript.Run(ctx, b.q.rdb, []string{keyspace.Routed(b.memberID)}, args...).
 		StringSlice()

@@ -54,6 +54,13 @@ type record struct {
 	// WrittenAt is when the app wrote the owner: the ONCRMLEADUPDATE that follows
 	// within Config.OwnWriteTTL is the echo of that write.
 	WrittenAt time.Time `json:"wa,omitzero"`
+	// Round counts the re-routes of the lead (routing.Lead.Round).
+	Round int `json:"g,omitempty"`
+	// Moved is the lead's MOVED_TIME when it was decided, and Status its STATUS_ID as
+	// last seen by the pipeline: together they tell a person's move of the lead
+	// from the app's own write (empty for records intake wrote).
+	Moved  string `json:"mv,omitempty"`
+	Status string `json:"s,omitempty"`
 }
 
 // batchRun is one turn's view of a portal.
@@ -133,9 +140,12 @@ var errPortalGone = errors.New("portal unavailable")
 // triage settles what needs no REST call and returns the units whose lead must be
 // read and decided. A recorded decision not yet written (or noted) stays settled
 // with its record, to be written again. An update of a lead the app has routed is
-// never routed again; shortly after the app's own write it is that write's echo.
+// not routed again unless the settings re-route moved leads: then the lead is read
+// to see whether a person moved it (recheck); otherwise an update shortly after the
+// app's own write is that write's echo.
 func (b *batchRun) triage(units []*unit) []*unit {
 	var read []*unit
+	reroute := b.settings.Reroute.Enabled()
 	for _, u := range units {
 		rec := b.records[u.leadID]
 		switch {
@@ -143,13 +153,22 @@ func (b *batchRun) triage(units []*unit) []*unit {
 			read = append(read, u)
 		case !rec.Written || !rec.Noted:
 			u.res = result{kind: settled}
-		case u.event == bitrix.EventLeadUpdate && b.now.Sub(rec.WrittenAt) < b.q.cfg.OwnWriteTTL:
-			u.res = result{kind: settled, reason: reasonEcho}
+		case reroute && (u.event == bitrix.EventLeadUpdate || u.held):
+			u.recheck = true
+			read = append(read, u)
 		default:
-			u.res = result{kind: settled, reason: reasonAlreadyRouted}
+			u.res = result{kind: settled, reason: b.routedReason(u, rec)}
 		}
 	}
 	return read
+}
+
+// routedReason says why an event of a lead the app has routed changes nothing.
+func (b *batchRun) routedReason(u *unit, rec *record) string {
+	if u.event == bitrix.EventLeadUpdate && b.now.Sub(rec.WrittenAt) < b.q.cfg.OwnWriteTTL {
+		return reasonEcho
+	}
+	return reasonAlreadyRouted
 }
 
 // failAll gives every unit the outcome of a failure that concerns the whole turn.

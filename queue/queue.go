@@ -31,10 +31,11 @@
 // leads created since the app's activation, so leads whose events never arrived
 // are routed too.
 //
-// Where this departs from the team's first sketch: an update of a lead the app has
-// routed is never routed again, because the routing settings have no "route again
-// when the lead returns to a status" option yet (TODO(#5): re-route on the settings'
-// request once routing offers it); ONCRMLEADDELETE is accepted and ignored.
+// An update of a lead the app has routed is routed again only when the settings ask
+// for it (routing.Settings.Reroute) and a person moved the lead into a listed status
+// since the decision; then the lead is decided in its next round, once (reroute.go).
+// With that option on, every update of a routed lead costs a place in a read batch.
+// ONCRMLEADDELETE is accepted and ignored.
 package queue
 
 import (
@@ -152,6 +153,7 @@ type Queue struct {
 	done     chan struct{}
 
 	groupOK sync.Map // member_id → struct{}: consumer group known to exist
+	appends appender // Enqueue's appends waiting for a shared round trip (append.go)
 }
 
 // New returns the pipeline over rdb. decider and portals may be nil for a Queue
@@ -196,17 +198,26 @@ func (it Item) values(now time.Time) map[string]any {
 	}
 }
 
-// Enqueue appends it to the portal's stream and marks the portal as having work.
-// Both commands go in one round trip.
+// Enqueue appends it to the portal's stream and marks the portal as having work,
+// and returns once Redis has answered both. Both commands go in one round trip,
+// shared with the appends of concurrent calls (append.go).
 func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
 	if err := q.ensureGroup(ctx, memberID); err != nil {
 		return err
 	}
 	now := q.cfg.Now()
-	pipe := q.rdb.Pipeline()
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.EventStream(memberID), Values: it.values(now)})
-	q.markReady(ctx, pipe, memberID, now)
-	if _, err := pipe.Exec(ctx); err != nil {
+	r := &appendReq{ctx: ctx, memberID: memberID, values: it.values(now), at: now,
+		done: make(chan error, 1)}
+	if q.appends.push(r) {
+		go q.flushAppends()
+	}
+	var err error
+	select {
+	case err = <-r.done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("enqueue lead %d of portal %s: %w", it.LeadID, memberID, err)
 	}
 	select {
@@ -219,8 +230,8 @@ func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
 // markReady queues ZADD NX: a portal already present keeps its score, so a lease or
 // a pause is not cut short by new work.
 func (q *Queue) markReady(ctx context.Context, pipe redis.Pipeliner, memberID string,
-	at time.Time) {
-	pipe.ZAddNX(ctx, keyspace.ReadyPortals(),
+	at time.Time) *redis.IntCmd {
+	return pipe.ZAddNX(ctx, keyspace.ReadyPortals(),
 		redis.Z{Score: float64(at.UnixMilli()), Member: memberID})
 }
 

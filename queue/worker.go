@@ -50,6 +50,8 @@ type unit struct {
 	at      time.Time // earliest arrival
 	attempt int       // most earlier failures among the entries
 	held    bool      // the lead came from the held set
+	recheck bool      // a routed lead read to see whether a person moved it
+	round   int       // the re-route round to decide in; 0 for a new lead
 
 	res        result
 	log        *LogEntry // the decision to log, when one was made
