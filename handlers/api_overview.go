@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/leadrouter/leadrouter/assets"
 	"github.com/leadrouter/leadrouter/queue"
 	"github.com/leadrouter/leadrouter/routing"
 )
@@ -22,6 +23,7 @@ type overviewView struct {
 	Queue       queueView        `json:"queue"`
 	People      []personLoadView `json:"people"`
 	Skips       []skipView       `json:"skips"`
+	PeopleSkips peopleSkipsView  `json:"people_skips"`
 	DeadLetters []deadView       `json:"dead_letters"`
 }
 
@@ -52,6 +54,29 @@ type skipView struct {
 	Reason string `json:"reason"`
 	Label  string `json:"label"`
 	Count  int    `json:"count"`
+}
+
+// peopleSkipsView is why decisions passed people over: one group per reason, with
+// the people it concerned. Complete is false when the log no longer reaches back a
+// full week, so the week's counts are a lower bound.
+type peopleSkipsView struct {
+	Reasons  []skipReasonView `json:"reasons"`
+	Complete bool             `json:"complete"`
+}
+
+type skipReasonView struct {
+	Reason string              `json:"reason"`
+	Label  string              `json:"label"`
+	Today  int                 `json:"today"`
+	Week   int                 `json:"week"`
+	People []skippedPersonView `json:"people"`
+}
+
+type skippedPersonView struct {
+	UserID int64  `json:"user_id"`
+	Name   string `json:"name"`
+	Today  int    `json:"today"`
+	Week   int    `json:"week"`
 }
 
 type deadView struct {
@@ -123,6 +148,9 @@ func (s *Settings) getOverview(c *gin.Context) error {
 		out.Skips = append(out.Skips, skipView{Reason: reason, Label: label, Count: n})
 	}
 	sort.Slice(out.Skips, func(i, j int) bool { return out.Skips[i].Count > out.Skips[j].Count })
+	if out.PeopleSkips, err = s.peopleSkips(c, names, dict); err != nil {
+		return err
+	}
 	for _, d := range dead {
 		out.DeadLetters = append(out.DeadLetters, deadView{ID: d.ID, LeadID: d.LeadID,
 			Error: d.Reason, At: d.Time.UTC().Format("2006-01-02T15:04:05Z")})
@@ -179,4 +207,46 @@ func (s *Settings) postRetry(c *gin.Context) error {
 	s.log.InfoContext(ctx, "dead letter retried", "member_id", sess.MemberID,
 		"user_id", sess.UserID, "dead_letter", id)
 	return jsonOK(c, gin.H{"retried": n})
+}
+
+// peopleSkips groups the pipeline's per-person skips by reason, in the order of
+// the busiest reason first, with people's names.
+func (s *Settings) peopleSkips(c *gin.Context, names map[int64]string,
+	dict assets.Dict) (peopleSkipsView, error) {
+	skips, complete, err := s.cfg.Health.PeopleSkips(c.Request.Context(), session(c).MemberID)
+	if err != nil {
+		return peopleSkipsView{}, err
+	}
+	out := peopleSkipsView{Reasons: []skipReasonView{}, Complete: complete}
+	index := map[string]int{}
+	for _, sk := range skips {
+		i, ok := index[sk.Reason]
+		if !ok {
+			i = len(out.Reasons)
+			index[sk.Reason] = i
+			out.Reasons = append(out.Reasons, skipReasonView{Reason: sk.Reason,
+				Label: personSkipLabel(dict, sk.Reason), People: []skippedPersonView{}})
+		}
+		r := &out.Reasons[i]
+		name := names[sk.UserID]
+		if name == "" {
+			name = fill(dict.T("people.unknown"), "id", formatID(sk.UserID))
+		}
+		r.Today += sk.Today
+		r.Week += sk.Week
+		r.People = append(r.People, skippedPersonView{UserID: sk.UserID, Name: name,
+			Today: sk.Today, Week: sk.Week})
+	}
+	sort.SliceStable(out.Reasons, func(i, j int) bool { return out.Reasons[i].Week > out.Reasons[j].Week })
+	return out, nil
+}
+
+// personSkipLabel names a routing skip reason in the page's language, or shows the
+// code of a reason the page has no words for yet.
+func personSkipLabel(dict assets.Dict, reason string) string {
+	label := dict.T("reason." + reason)
+	if strings.HasPrefix(label, "reason.") {
+		return reason
+	}
+	return label
 }

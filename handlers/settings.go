@@ -38,6 +38,8 @@ type FrameVerifier interface {
 type SessionCodec interface {
 	Issue(u oauth.FrameUser) string
 	Verify(token string) (*oauth.Session, error)
+	// VerifyRenewable is Verify for a token that may have expired within grace.
+	VerifyRenewable(token string, grace time.Duration) (*oauth.Session, error)
 }
 
 // PortalDirectory reads portal records and reaches a portal's REST API
@@ -74,6 +76,7 @@ type PipelineHealth interface {
 	Stats(ctx context.Context, memberID string) (queue.Stats, error)
 	DeadLetters(ctx context.Context, memberID string) ([]queue.DeadLetter, error)
 	Retry(ctx context.Context, memberID, id string) (int, error)
+	PeopleSkips(ctx context.Context, memberID string) ([]queue.PersonSkips, bool, error)
 }
 
 // IntakeSources manages the portal's intake webhook addresses (intake.Store).

@@ -71,7 +71,8 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 	case routing.Assigned:
 		b.records[u.leadID] = &record{UserID: d.UserID, Person: dir.People[d.UserID].Name,
 			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now, Round: u.round,
-			Moved: lead.Fields["MOVED_TIME"], Status: lead.Fields["STATUS_ID"]}
+			Moved: lead.Fields["MOVED_TIME"], Status: lead.Fields["STATUS_ID"],
+			Skipped: entry.Skipped}
 		u.res = result{kind: settled}
 		return true
 	case routing.Held:

@@ -61,6 +61,8 @@ type record struct {
 	// from the app's own write (empty for records intake wrote).
 	Moved  string `json:"mv,omitempty"`
 	Status string `json:"s,omitempty"`
+	// Skipped are the people the decision passed over, for the log entry.
+	Skipped []Skip `json:"sk,omitempty"`
 }
 
 // batchRun is one turn's view of a portal.

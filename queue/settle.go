@@ -34,6 +34,8 @@ type LogEntry struct {
 	// Skip is the settings' reason code for a lead not routed or held
 	// (routing.NotInSources, ...).
 	Skip string `json:"skip,omitempty"`
+	// Skipped are the people the decision passed over, and why.
+	Skipped []Skip `json:"sk,omitempty"`
 }
 
 // skipReason is the settings' reason for leaving a lead alone, from its trace.

@@ -127,7 +127,7 @@ func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
 		if u.wroteOwner {
 			u.log = &LogEntry{Time: b.now, LeadID: u.leadID, Outcome: OutcomeAssigned,
 				UserID: rec.UserID, Person: rec.Person, RuleID: rec.RuleID, TeamID: rec.TeamID,
-				Reason: rec.Trace}
+				Reason: rec.Trace, Skipped: rec.Skipped}
 		}
 	}
 	if len(pairs) == 0 {
