@@ -18,8 +18,8 @@ import (
 // maxAPIBody bounds a settings API request body.
 const maxAPIBody = 1 << 20
 
-// registerAPI adds the settings API. Every route needs a session token
-// (RequireSession); reading needs an administrator or a reader the administrator
+// registerAPI adds the settings API. Every route but the session renewal needs a
+// session token (RequireSession); reading needs an administrator or a reader the administrator
 // allowed; changing needs an administrator.
 func (s *Settings) registerAPI(r gin.IRoutes) {
 	auth := RequireSession(s.log, s.cfg.Sessions, s.cfg.Portals)
@@ -30,6 +30,8 @@ func (s *Settings) registerAPI(r gin.IRoutes) {
 		return []gin.HandlerFunc{auth, Handle(s.log, s.allowed(true, h))}
 	}
 
+	// A page whose session ran out trades it, with fresh portal auth, for a new one.
+	r.POST("/api/session", Handle(s.log, s.postSession))
 	r.GET("/api/settings", read(s.getSettings)...)
 	r.PUT("/api/settings", write(s.putSettings)...)
 	r.GET("/api/catalog", read(s.getCatalog)...)

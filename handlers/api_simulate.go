@@ -66,10 +66,9 @@ func (s *Settings) postSimulate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	people, _ := s.people(ctx, sess.MemberID)
-	dir := routing.Directory{People: map[int64]routing.Person{}, Lang: sess.Lang}
-	for _, p := range people {
-		dir.People[p.ID] = routing.Person{ID: p.ID, Name: p.Name, Active: p.Active}
+	dir, err := s.trialDirectory(ctx, sess.MemberID, sess.Lang, req.Settings)
+	if err != nil {
+		return err
 	}
 	report, err := s.cfg.Simulator.Simulate(ctx, sess.MemberID, req.Settings, leads, dir, s.now())
 	if err != nil {

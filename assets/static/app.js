@@ -96,7 +96,54 @@
 
   // ---- API ----
 
+  // api calls the settings API. When the page session has run out, it renews the
+  // session once with fresh auth from the portal and repeats the call; only when
+  // that fails does the caller see the 401 (and the page offer a reload).
   function api(method, path, body) {
+    return send(method, path, body).catch(function (err) {
+      if (err.status !== 401 || err.data.error !== "bad_session") {
+        throw err;
+      }
+      return renewSession().then(function () {
+        return send(method, path, body);
+      }, function () {
+        throw err;
+      });
+    });
+  }
+
+  // renewing is the renewal in flight, shared by the calls that failed together.
+  var renewing = null;
+
+  // renewSession asks the portal, through the frame SDK, for fresh auth and trades
+  // it, with the old session, for a new session token.
+  function renewSession() {
+    if (!b24 || !b24.auth || !b24.auth.refreshAuth) {
+      return Promise.reject(new Error("no frame"));
+    }
+    if (!renewing) {
+      renewing = b24.auth.refreshAuth().then(function (auth) {
+        if (!auth || !auth.access_token) {
+          throw new Error("no fresh auth");
+        }
+        return send("POST", "/session", { auth_id: auth.access_token, member_id: auth.member_id });
+      }).then(function (data) {
+        cfg.token = data.token;
+        // Counted on the page for the browser test.
+        var renewed = Number(document.body.getAttribute("data-session-renewed") || 0);
+        document.body.setAttribute("data-session-renewed", String(renewed + 1));
+      });
+      renewing.then(clearRenewal, clearRenewal);
+    }
+    return renewing;
+  }
+
+  function clearRenewal() {
+    renewing = null;
+  }
+
+  // send makes one settings API request with the current session token.
+  function send(method, path, body) {
     var opts = {
       method: method,
       headers: { "Authorization": "Bearer " + cfg.token, "Accept": "application/json" }
@@ -330,6 +377,7 @@
         metric(ov.queue.pending, t("overview.queue_pending"), ov.queue.healthy ? "ok" : "warn"),
         metric(ov.dead_letters.length, t("overview.dead_letters"), ov.dead_letters.length ? "bad" : "ok")));
       root.appendChild(chartCard(ov.people));
+      root.appendChild(peopleSkipsCard(ov.people_skips));
       root.appendChild(h("div", { class: "lr-grid" }, skipsCard(ov.skips), queueCard(ov.queue)));
       root.appendChild(deadLettersCard(ov.dead_letters));
       fit();
@@ -369,6 +417,29 @@
     card.appendChild(h("div", { class: "lr-chart-legend" },
       h("span", null, h("span", { class: "lr-swatch", style: "background:var(--ui-color-primary)" }), t("overview.today")),
       h("span", null, h("span", { class: "lr-swatch", style: "background:var(--ui-color-chart-week)" }), t("overview.week"))));
+    return card;
+  }
+
+  // peopleSkipsCard shows why decisions passed people over: one row per reason
+  // with its counts, and the people it concerned under it.
+  function peopleSkipsCard(ps) {
+    var card = h("div", { class: "lr-card", id: "lr-people-skips" }, h("h3", { text: t("overview.people_skips") }));
+    var reasons = (ps && ps.reasons) || [];
+    if (reasons.length === 0) {
+      card.appendChild(h("p", { class: "lr-hint", text: t("overview.people_skips_none") }));
+      return card;
+    }
+    card.appendChild(h("table", { class: "lr-table" }, h("tbody", null, reasons.map(function (r) {
+      return h("tr", { "data-reason": r.reason },
+        h("td", null, h("strong", { text: r.label }),
+          h("div", { class: "lr-hint", text: r.people.map(function (p) {
+            return p.name + " (" + p.week + ")";
+          }).join(", ") })),
+        h("td", { text: tf("overview.skip_counts", { today: r.today, week: r.week }) }));
+    }))));
+    if (!ps.complete) {
+      card.appendChild(h("p", { class: "lr-hint", text: t("overview.people_skips_partial") }));
+    }
     return card;
   }
 
