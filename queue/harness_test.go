@@ -68,6 +68,7 @@ func newEnv(t testing.TB, fakeOpts bitrixtest.Options) *env {
 	e.life = lifecycle.New(e.rdb, e.store, lifecycle.Config{PublicURL: e.app.URL}, e.log)
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
+	r.Use(gin.Recovery(), handlers.WithRequestID()) // as app wires them
 	events := &handlers.Events{Lifecycle: e.life, Tokens: e.store, Log: e.log,
 		Queue: queue.New(e.rdb, nil, nil, e.log, queue.Config{})}
 	events.Register(r)

@@ -152,8 +152,8 @@ type Queue struct {
 	abort    context.CancelFunc
 	done     chan struct{}
 
-	groupOK sync.Map // member_id → struct{}: consumer group known to exist
-	appends appender // Enqueue's appends waiting for a shared round trip (append.go)
+	groupOK   sync.Map // member_id → struct{}: consumer group known to exist
+	appenders sync.Map // Redis node address → *appender (append.go)
 }
 
 // New returns the pipeline over rdb. decider and portals may be nil for a Queue
@@ -206,17 +206,8 @@ func (q *Queue) Enqueue(ctx context.Context, memberID string, it Item) error {
 		return err
 	}
 	now := q.cfg.Now()
-	r := &appendReq{ctx: ctx, memberID: memberID, values: it.values(now), at: now,
-		done: make(chan error, 1)}
-	if q.appends.push(r) {
-		go q.flushAppends()
-	}
-	var err error
-	select {
-	case err = <-r.done:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	err := q.appendTo(&appendReq{ctx: ctx, memberID: memberID, values: it.values(now), at: now,
+		done: make(chan error, 1)})
 	if err != nil {
 		return fmt.Errorf("enqueue lead %d of portal %s: %w", it.LeadID, memberID, err)
 	}
