@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/oauth"
 	"github.com/leadrouter/leadrouter/routing"
 )
 
@@ -610,10 +611,11 @@ func routingMember(id int) routing.Member { return routing.Member{UserID: int64(
 
 // TestPortalFrameCommands drives the frame SDK's other commands against the
 // emulated portal from inside the settings page: a token refresh, the CRM picker,
-// the placement's init data, and options.
+// the placement's init data, and options. Its page sessions last a second, so the
+// page also renews its session, with a token refresh of its own, and goes on.
 func TestPortalFrameCommands(t *testing.T) {
 	t.Parallel()
-	s := startStack(t)
+	s := startStack(t, func(c *oauth.Config) { c.SessionTTL = time.Second })
 	b := newBrowser(t)
 	p := s.newPortal("en")
 	s.install(p)
@@ -647,5 +649,16 @@ func TestPortalFrameCommands(t *testing.T) {
 		p.MemberID(), lead)
 	if got != want {
 		t.Errorf("frame commands gave %s, want %s", got, want)
+	}
+
+	time.Sleep(time.Second) // the page's session runs out
+	b.clickIn("#lr-tab-log")
+	evalIn[bool](b, "session renewed", `Number(document.body.dataset.sessionRenewed || 0) >= 1`)
+	b.waitIn("#lr-log-results table, #lr-log-results .lr-hint")
+	if warning := evalIn[string](b, "alerts read", `(() => {
+		const el = document.getElementById("lr-alerts");
+		return el ? "[" + el.textContent + "]" : "";
+	})()`); warning != "[]" {
+		t.Errorf("after the session ran out the page shows %s, want no alert", warning)
 	}
 }

@@ -29,6 +29,10 @@ import (
 	"github.com/leadrouter/leadrouter/routing"
 )
 
+// ownWriteTTL is how soon after the app's own write an update of a lead is read
+// again for a later change of owner; short, so tests need not wait long.
+const ownWriteTTL = 50 * time.Millisecond
+
 // sdkPath is where the test app serves the frame SDK installed from npm.
 const sdkPath = "/test-sdk/b24jssdk.umd.js"
 
@@ -63,8 +67,9 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startStack starts the application and a fake portal server.
-func startStack(t testing.TB) *stack {
+// startStack starts the application and a fake portal server; tune may change the
+// OAuth store's configuration (a short session, say).
+func startStack(t testing.TB, tune ...func(*oauth.Config)) *stack {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	log := testLogger(t)
@@ -75,13 +80,17 @@ func startStack(t testing.TB) *stack {
 	ts.Start()
 	t.Cleanup(ts.Close)
 
-	store := oauth.NewStore(rdb, oauth.Config{ClientID: fake.ClientID(), ClientSecret: fake.ClientSecret(),
-		OAuthURL: fake.OAuthURL()}, log)
+	cfg := oauth.Config{ClientID: fake.ClientID(), ClientSecret: fake.ClientSecret(),
+		OAuthURL: fake.OAuthURL()}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	store := oauth.NewStore(rdb, cfg, log)
 	lc := lifecycle.New(rdb, store, lifecycle.Config{PublicURL: ts.URL}, log)
 	engine := routing.NewEngine(rdb, log)
 	q := queue.New(rdb, engine, store, log, queue.Config{Poll: 10 * time.Millisecond,
 		RetryBase: 50 * time.Millisecond, HoldRetry: 200 * time.Millisecond, SweepEvery: -1,
-		DirectoryTTL: time.Millisecond})
+		DirectoryTTL: time.Millisecond, OwnWriteTTL: ownWriteTTL})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := q.Start(ctx); err != nil {
 		t.Fatalf("start pipeline: %v", err)
