@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/oauth"
@@ -77,9 +80,24 @@ const (
 	eventFailed      = "failed"
 )
 
+// eventsIn holds queue.EventsIn's counter of each outcome, bound once rather than
+// looked up by label on every event.
+var eventsIn = func() map[string]prometheus.Counter {
+	m := map[string]prometheus.Counter{}
+	for _, o := range []string{eventEnqueued, eventLifecycle, eventIgnored, eventMalformed,
+		eventOversize, eventUnknown, eventForbidden, eventUnavailable, eventFailed} {
+		m[o] = queue.EventsIn.WithLabelValues(o)
+	}
+	return m
+}()
+
 func (h *Events) receive(c *gin.Context) error {
 	outcome, err := h.handle(c)
-	queue.EventsIn.WithLabelValues(outcome).Inc()
+	if counter, ok := eventsIn[outcome]; ok {
+		counter.Inc()
+	} else {
+		queue.EventsIn.WithLabelValues(outcome).Inc()
+	}
 	if err != nil {
 		return err
 	}
@@ -157,23 +175,32 @@ func (h *Events) lifecycleFailed(err error) (string, error) {
 	return eventFailed, err
 }
 
-// readForm reads the form-encoded body, refusing oversize bodies.
+// readForm reads the form-encoded body, refusing oversize bodies. It parses the
+// body once, where Request.ParseForm would also parse the query and copy both.
 func (h *Events) readForm(c *gin.Context) (url.Values, string, error) {
 	limit := h.MaxBody
 	if limit <= 0 {
 		limit = 64 << 10
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	if err := c.Request.ParseForm(); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, eventOversize, &Error{Status: http.StatusRequestEntityTooLarge,
 				Code: "too_large", Message: "The event body is too large.", Err: err}
 		}
 		return nil, eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
+			Message: "The event body could not be read.", Err: err}
+	}
+	form, err := url.ParseQuery(string(body))
+	if ct := c.ContentType(); err == nil && ct != "application/x-www-form-urlencoded" {
+		err = fmt.Errorf("content type %q is not a form", ct)
+	}
+	if err != nil {
+		return nil, eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
 			Message: "The event body is not a valid form.", Err: err}
 	}
-	return c.Request.PostForm, "", nil
+	return form, "", nil
 }
 
 // enqueue appends a checked CRM event to its portal's stream, retrying briefly.

@@ -204,3 +204,27 @@ func counted(outcome string) float64 {
 	queue.EventsIn.WithLabelValues(outcome).Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestEventsNotAForm checks that a body sent as anything but a form is refused as
+// malformed and stores nothing, even when its text would read as a valid event.
+func TestEventsNotAForm(t *testing.T) {
+	t.Parallel()
+	srv, rdb := eventsSetup(t, nil)
+	before := counted("malformed")
+	resp, err := http.Post(srv.URL+"/events", "text/plain",
+		strings.NewReader(leadEvent("ONCRMLEADADD", "15", eventsToken)))
+	if err != nil {
+		t.Fatalf("POST /events: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST /events as text/plain = %d, want 400", resp.StatusCode)
+	}
+	if after := counted("malformed"); after < before+1 {
+		t.Errorf("outcome malformed counted %v → %v, want one more", before, after)
+	}
+	n, err := rdb.XLen(context.Background(), keyspace.EventStream(eventsMember)).Result()
+	if err != nil || n != 0 {
+		t.Errorf("stream length = %d (%v), want 0", n, err)
+	}
+}
