@@ -431,6 +431,7 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.waitIn(`.lr-chart-row[data-user="2"]`)
 	b.waitIn(`.lr-chart-row[data-user="3"]`)
 	b.textIn(`.lr-chart-row[data-user="3"] .lr-chart-count`, "/")
+	b.waitIn("#lr-people-skips")
 	b.shot("overview")
 
 	b.clickIn("#lr-tab-log")

@@ -10,12 +10,13 @@ import (
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/keyspace"
+	"github.com/leadrouter/leadrouter/queue"
 )
 
 // Originator is the ORIGINATOR_ID of every lead intake creates; ORIGIN_ID is the
 // intake ID. A retry after a lost answer finds the lead by them, and the pipeline
 // can tell an intake lead by it.
-const Originator = "leadrouter-intake"
+const Originator = queue.IntakeOriginator
 
 // job is one leased post on its way to becoming a lead.
 type job struct {

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -36,8 +34,8 @@ type EngineRouter struct {
 	// reused for further leads (0: DefaultDirectoryTTL; negative: not at all).
 	DirectoryTTL time.Duration
 
-	mu     sync.Mutex // guards people
-	people map[string]cachedPeople
+	once   sync.Once
+	people *queue.People // the pipeline's reader, built on first use
 }
 
 // routeRecord is what Route hands to Created through Decision.Record.
@@ -45,26 +43,6 @@ type routeRecord struct {
 	Outcome routing.Outcome `json:"outcome"`
 	Person  string          `json:"person,omitempty"`
 	TeamID  string          `json:"team,omitempty"`
-}
-
-// pipelineRecord is the pipeline's per-lead record in keyspace.Routed, written as
-// the pipeline writes its own once it has written the owner ("w", "wa") and noted
-// the decision ("n"): the lead was born with its owner, the reason is on its
-// timeline, and the portal told the owner (REGISTER_SONET_EVENT). The pipeline then
-// settles the lead's events as already routed (or, for updates just after, as
-// echoes).
-//
-// TODO(#7): use an exported recorder of package queue instead of its wire format.
-type pipelineRecord struct {
-	UserID    int64     `json:"u"`
-	Person    string    `json:"p,omitempty"`
-	RuleID    string    `json:"r,omitempty"`
-	TeamID    string    `json:"t,omitempty"`
-	Trace     string    `json:"x,omitempty"`
-	At        time.Time `json:"at"`
-	Written   bool      `json:"w,omitempty"`
-	Noted     bool      `json:"n,omitempty"`
-	WrittenAt time.Time `json:"wa,omitzero"`
 }
 
 // Route decides the owner of c. The lead has no ID yet, so it is decided under a
@@ -141,153 +119,49 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 			return fmt.Errorf("decode route record: %w", err)
 		}
 	}
-	now := r.now()
-	raw, err := json.Marshal(pipelineRecord{UserID: d.Owner, Person: rec.Person, RuleID: d.Rule,
-		TeamID: rec.TeamID, Trace: d.Reason, At: now, Written: true, Noted: true,
-		WrittenAt: now})
-	if err != nil {
-		return err
-	}
-	entry, err := json.Marshal(queue.LogEntry{Time: now, LeadID: leadID,
-		Outcome: queue.OutcomeAssigned, UserID: d.Owner, Person: rec.Person, RuleID: d.Rule,
-		TeamID: rec.TeamID, Reason: d.Reason})
-	if err != nil {
-		return err
-	}
-	keys := []string{keyspace.Routed(memberID), keyspace.AssignmentLog(memberID),
-		keyspace.PipelineStats(memberID, now.UTC().Format(time.DateOnly))}
-	err = recordScript.Run(ctx, r.RDB, keys, leadID, raw, entry,
-		"routed:"+strconv.FormatInt(d.Owner, 10), int64(statsTTL/time.Second)).Err()
-	if err != nil {
-		return fmt.Errorf("record intake lead %d: %w", leadID, err)
-	}
-	return nil
+	_, err := queue.RecordCreated(ctx, r.RDB, memberID, queue.Created{LeadID: leadID,
+		UserID: d.Owner, Person: rec.Person, RuleID: d.Rule, TeamID: rec.TeamID,
+		Trace: d.Reason, At: r.now()})
+	return err
 }
-
-// statsTTL is how long the pipeline keeps a day's counters.
-const statsTTL = 9 * 24 * time.Hour
-
-// recordScript writes the pipeline's record of a created lead once, with its line
-// in the assignment log and its count in the day's statistics.
-//
-// KEYS[1] keyspace.Routed, KEYS[2] keyspace.AssignmentLog, KEYS[3] the day's
-// keyspace.PipelineStats. ARGV[1] lead ID, ARGV[2] record, ARGV[3] log entry,
-// ARGV[4] stats field, ARGV[5] stats TTL in seconds. Returns 0 when the lead had a
-// record already.
-var recordScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-	return 0
-end
-redis.call('LPUSH', KEYS[2], ARGV[3])
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-return 1
-`)
 
 // readFacts reads, in one batch, the people the settings name (with the facts they
 // need) unless they were read within DirectoryTTL, and the owner of an existing
-// client with the lead's phone or e-mail.
-//
-// TODO(#7): the pipeline reads people the same way (queue/directory.go); use one
-// exported reader of package queue once it has one, instead of this twin.
+// client with the lead's phone or e-mail. People are read by the pipeline's reader.
 func (r *EngineRouter) readFacts(ctx context.Context, memberID string, needs routing.Needs,
 	dir *routing.Directory, lead *routing.Lead) error {
-	people, cached := r.cachedPeople(memberID, needs)
-	var cmds []bitrix.Command
-	if !cached {
-		cmds = peopleCommands(needs)
-	}
+	var extra []bitrix.Command
 	if filter := clientFilter(lead); needs.ExistingOwner && filter != nil {
-		cmds = append(cmds, bitrix.Command{ID: "client", Method: "crm.contact.list",
+		extra = append(extra, bitrix.Command{ID: "client", Method: "crm.contact.list",
 			Params: map[string]any{"filter": filter, "select": []string{"ID", "ASSIGNED_BY_ID"},
 				"order": map[string]string{"ID": "ASC"}}})
 	}
-	if len(cmds) > 0 {
-		res, err := r.Clients(memberID).BatchAll(ctx, cmds, false)
-		if err != nil {
-			return fmt.Errorf("read people: %w", err)
-		}
-		if !cached {
-			people = map[int64]routing.Person{}
-			for _, id := range needs.People {
-				if p, ok := person(res, id, needs); ok {
-					people[id] = p
-				}
-			}
-			r.cachePeople(memberID, needs, people)
-		}
-		var clients []struct {
-			Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
-		}
-		if res.Decode("client", &clients) == nil && len(clients) > 0 {
-			lead.ExistingOwner = int64(clients[0].Owner)
-		}
+	people, res, err := r.reader().Read(ctx, r.Clients(memberID), memberID, needs, extra...)
+	if err != nil {
+		return err
+	}
+	var clients []struct {
+		Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
+	}
+	if res != nil && len(extra) > 0 && res.Decode("client", &clients) == nil &&
+		len(clients) > 0 {
+		lead.ExistingOwner = int64(clients[0].Owner)
 	}
 	maps.Copy(dir.People, people)
 	return nil
 }
 
-func peopleCommands(needs routing.Needs) []bitrix.Command {
-	var cmds []bitrix.Command
-	for _, id := range needs.People {
-		uid := strconv.FormatInt(id, 10)
-		cmds = append(cmds, bitrix.Command{ID: "u" + uid, Method: "user.get",
-			Params: map[string]any{"ID": id}})
-		if needs.Timeman {
-			cmds = append(cmds, bitrix.Command{ID: "tm" + uid, Method: "timeman.status",
-				Params: map[string]any{"USER_ID": id}})
+// reader returns the people reader, built on first use from DirectoryTTL.
+func (r *EngineRouter) reader() *queue.People {
+	r.once.Do(func() {
+		ttl := r.DirectoryTTL
+		if ttl == 0 {
+			ttl = DefaultDirectoryTTL
 		}
-	}
-	if needs.Absence && len(needs.People) > 0 {
-		cmds = append(cmds, bitrix.Command{ID: "absence", Method: "im.user.list.get",
-			Params: map[string]any{"ID": needs.People, "RESULT_TYPE": "array"}})
-	}
-	return cmds
+		r.people = queue.NewPeople(ttl, r.Now)
+	})
+	return r.people
 }
-
-// cachedPeople returns the portal's people as last read for the same needs, when
-// that was within DirectoryTTL.
-func (r *EngineRouter) cachedPeople(memberID string,
-	needs routing.Needs) (map[int64]routing.Person, bool) {
-	if len(needs.People) == 0 {
-		return nil, true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.people[memberID]
-	if !ok || r.now().After(e.expiry) || !slices.Equal(e.needs.People, needs.People) ||
-		e.needs.Absence != needs.Absence || e.needs.Timeman != needs.Timeman {
-		return nil, false
-	}
-	return e.people, true
-}
-
-func (r *EngineRouter) cachePeople(memberID string, needs routing.Needs,
-	people map[int64]routing.Person) {
-	ttl := r.DirectoryTTL
-	if ttl == 0 {
-		ttl = DefaultDirectoryTTL
-	}
-	if ttl < 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.people == nil || len(r.people) >= maxCachedPortals {
-		r.people = map[string]cachedPeople{}
-	}
-	r.people[memberID] = cachedPeople{people: people, needs: needs, expiry: r.now().Add(ttl)}
-}
-
-// cachedPeople is one portal's people as read at some time.
-type cachedPeople struct {
-	people map[int64]routing.Person
-	needs  routing.Needs
-	expiry time.Time
-}
-
-// maxCachedPortals bounds the people cache; it is emptied when full.
-const maxCachedPortals = 10_000
 
 // DefaultDirectoryTTL is how long an EngineRouter reuses a portal's people.
 const DefaultDirectoryTTL = 30 * time.Second
@@ -300,62 +174,6 @@ func clientFilter(lead *routing.Lead) map[string]any {
 		return map[string]any{"EMAIL": lead.Emails[0]}
 	}
 	return nil
-}
-
-// person reads one person from the batch answers; one user.get did not return is
-// left out, and routing skips them as unknown.
-func person(res *bitrix.BatchResult, id int64, needs routing.Needs) (routing.Person, bool) {
-	uid := strconv.FormatInt(id, 10)
-	var rows []struct {
-		Active   bitrix.Bool `json:"ACTIVE"`
-		Name     bitrix.Text `json:"NAME"`
-		LastName bitrix.Text `json:"LAST_NAME"`
-		TimeZone bitrix.Text `json:"TIME_ZONE"`
-	}
-	if res.Decode("u"+uid, &rows) != nil || len(rows) == 0 {
-		return routing.Person{}, false
-	}
-	row := rows[0]
-	name := string(row.Name)
-	if row.LastName != "" {
-		name += " " + string(row.LastName)
-	}
-	p := routing.Person{ID: id, Name: name, Active: bool(row.Active), TimeZone: string(row.TimeZone)}
-	if needs.Timeman {
-		var st struct {
-			Status bitrix.Text `json:"STATUS"`
-		}
-		if res.Decode("tm"+uid, &st) == nil {
-			p.Timeman = string(st.Status)
-		}
-	}
-	if needs.Absence {
-		p.AbsentUntil = absentUntil(res, id)
-	}
-	return p, true
-}
-
-// absentUntil reads a person's absence end from im.user.list.get: a date or false.
-func absentUntil(res *bitrix.BatchResult, id int64) time.Time {
-	var rows []struct {
-		ID     bitrix.ID       `json:"id"`
-		Absent json.RawMessage `json:"absent"`
-	}
-	if res.Decode("absence", &rows) != nil {
-		return time.Time{}
-	}
-	for _, row := range rows {
-		var s string
-		if int64(row.ID) != id || json.Unmarshal(row.Absent, &s) != nil {
-			continue
-		}
-		for _, layout := range []string{time.RFC3339, time.DateOnly} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return t
-			}
-		}
-	}
-	return time.Time{}
 }
 
 // pendingLeadID is the negative stand-in ID a post's lead is decided under before

@@ -25,6 +25,7 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 		}
 	}
 	ready = b.recheck(ctx, ready, leads)
+	ready = b.awaitIntake(ready, leads)
 	if len(ready) == 0 {
 		return nil
 	}

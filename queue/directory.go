@@ -12,39 +12,91 @@ import (
 	"github.com/leadrouter/leadrouter/routing"
 )
 
-// directoryCache keeps each portal's people for a short time, so that a burst of
-// leads costs one read of them.
-type directoryCache struct {
+// People reads portals' people as routing's settings need them (routing.Needs),
+// with one REST batch, and keeps each portal's for a short time so that a burst of
+// leads costs one read. The pipeline and the intake webhook both use it. It is safe
+// for concurrent use.
+type People struct {
 	ttl time.Duration
 	now func() time.Time
 
 	mu sync.Mutex // guards m
-	m  map[string]cachedDirectory
+	m  map[string]cachedPeople
 }
 
-type cachedDirectory struct {
-	dir    routing.Directory
+// maxCachedPortals bounds the people cache; it is emptied when full.
+const maxCachedPortals = 10_000
+
+// NewPeople returns a reader that reuses a portal's people for ttl (none when ttl
+// is not positive); now is the clock (nil: time.Now).
+func NewPeople(ttl time.Duration, now func() time.Time) *People {
+	if now == nil {
+		now = time.Now
+	}
+	return &People{ttl: ttl, now: now}
+}
+
+type cachedPeople struct {
+	people map[int64]routing.Person
 	needs  routing.Needs
 	expiry time.Time
 }
 
-func (c *directoryCache) get(memberID string, needs routing.Needs) (routing.Directory, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[memberID]
-	if !ok || c.now().After(e.expiry) || !sameNeeds(e.needs, needs) {
-		return routing.Directory{}, false
+// Read returns the people needs names, with the facts it asks for, from the cache
+// or with one batch call through client that also carries extra (other look-ups of
+// the caller). res holds the batch's answers, nil when nothing was sent. A person
+// user.get does not return is left out: routing treats them as unknown. The map
+// returned is shared with the cache and must not be changed.
+func (p *People) Read(ctx context.Context, client *bitrix.Client, memberID string,
+	needs routing.Needs, extra ...bitrix.Command) (map[int64]routing.Person,
+	*bitrix.BatchResult, error) {
+	people, cached := p.get(memberID, needs)
+	cmds := extra
+	if !cached {
+		cmds = append(directoryCommands(needs), extra...)
 	}
-	return e.dir, true
+	if len(cmds) == 0 {
+		return people, nil, nil
+	}
+	res, err := client.BatchAll(ctx, cmds, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read people: %w", err)
+	}
+	if !cached {
+		people = make(map[int64]routing.Person, len(needs.People))
+		for _, id := range needs.People {
+			if pr, ok := person(res, id, needs); ok {
+				people[id] = pr
+			}
+		}
+		p.put(memberID, needs, people)
+	}
+	return people, res, nil
 }
 
-func (c *directoryCache) put(memberID string, needs routing.Needs, dir routing.Directory) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]cachedDirectory{}
+func (p *People) get(memberID string, needs routing.Needs) (map[int64]routing.Person, bool) {
+	if len(needs.People) == 0 {
+		return map[int64]routing.Person{}, true
 	}
-	c.m[memberID] = cachedDirectory{dir: dir, needs: needs, expiry: c.now().Add(c.ttl)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.m[memberID]
+	if !ok || p.now().After(e.expiry) || !sameNeeds(e.needs, needs) {
+		return nil, false
+	}
+	return e.people, true
+}
+
+func (p *People) put(memberID string, needs routing.Needs, people map[int64]routing.Person) {
+	if p.ttl <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) >= maxCachedPortals {
+		p.m = map[string]cachedPeople{}
+	}
+	p.m[memberID] = cachedPeople{people: people, needs: needs, expiry: p.now().Add(p.ttl)}
 }
 
 func sameNeeds(a, b routing.Needs) bool {
@@ -53,29 +105,13 @@ func sameNeeds(a, b routing.Needs) bool {
 }
 
 // directory returns the people the portal's settings name, with the facts the
-// settings need, from the cache or with one batch call.
+// settings need.
 func (b *batchRun) directory(ctx context.Context) (routing.Directory, error) {
-	needs := b.settings.Needs()
-	if dir, ok := b.q.dirs.get(b.memberID, needs); ok {
-		return dir, nil
-	}
-	dir := routing.Directory{People: map[int64]routing.Person{}, Lang: b.lang()}
-	if len(needs.People) == 0 {
-		b.q.dirs.put(b.memberID, needs, dir)
-		return dir, nil
-	}
-	res, err := b.client.BatchAll(ctx, directoryCommands(needs), false)
+	people, _, err := b.q.people.Read(ctx, b.client, b.memberID, b.settings.Needs())
 	if err != nil {
-		return dir, fmt.Errorf("read people: %w", err)
+		return routing.Directory{}, err
 	}
-	for _, id := range needs.People {
-		p, ok := b.person(res, id, needs)
-		if ok {
-			dir.People[id] = p
-		}
-	}
-	b.q.dirs.put(b.memberID, needs, dir)
-	return dir, nil
+	return routing.Directory{People: people, Lang: b.lang()}, nil
 }
 
 // directoryCommands reads each person with user.get, and their absence and
@@ -90,7 +126,7 @@ func directoryCommands(needs routing.Needs) []bitrix.Command {
 				Params: map[string]any{"USER_ID": id}})
 		}
 	}
-	if needs.Absence {
+	if needs.Absence && len(needs.People) > 0 {
 		cmds = append(cmds, bitrix.Command{ID: "absence", Method: "im.user.list.get",
 			Params: map[string]any{"ID": needs.People, "RESULT_TYPE": "array"}})
 	}
@@ -108,8 +144,7 @@ type userRow struct {
 
 // person assembles one person from the batch answers. A person user.get does not
 // return is left out: routing treats them as unknown and skips them.
-func (b *batchRun) person(res *bitrix.BatchResult, id int64,
-	needs routing.Needs) (routing.Person, bool) {
+func person(res *bitrix.BatchResult, id int64, needs routing.Needs) (routing.Person, bool) {
 	var rows []userRow
 	if err := res.Decode("u"+itoa(id), &rows); err != nil || len(rows) == 0 {
 		return routing.Person{}, false

@@ -37,6 +37,7 @@ const (
 	reasonAlreadyRouted = "already_routed" // the lead has its owner from us
 	reasonNotRouted     = "not_routed"     // the settings do not route this lead
 	reasonPortalUnknown = "portal_unknown" // the portal's record is gone
+	reasonAwaitIntake   = "await_intake"   // intake created the lead and records it
 )
 
 // record is the pipeline's per-lead record in keyspace.Routed.

@@ -90,6 +90,11 @@ type Config struct {
 	// OwnWriteTTL is how long after the app's own write of an owner an update of
 	// the lead counts as that write's echo (default 10m).
 	OwnWriteTTL time.Duration
+	// IntakeWait is how long the ONCRMLEADADD of a lead the intake webhook created
+	// (IntakeOriginator) waits for intake to record its owner before the lead is
+	// routed like any other, in case the intake worker died (default 2m); such a lead
+	// is looked at again every IntakeRecheck (default 1s).
+	IntakeWait, IntakeRecheck time.Duration
 	// DirectoryTTL is how long a portal's people are cached by this instance (1m).
 	DirectoryTTL time.Duration
 	// SweepEvery is how often each active portal's offline events are drained for
@@ -124,6 +129,8 @@ func (c Config) withDefaults() Config {
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.HoldRetry = cmp.Or(c.HoldRetry, time.Minute)
 	c.OwnWriteTTL = cmp.Or(c.OwnWriteTTL, 10*time.Minute)
+	c.IntakeWait = cmp.Or(c.IntakeWait, 2*time.Minute)
+	c.IntakeRecheck = cmp.Or(c.IntakeRecheck, time.Second)
 	c.DirectoryTTL = cmp.Or(c.DirectoryTTL, time.Minute)
 	c.SweepEvery = cmp.Or(c.SweepEvery, 5*time.Minute)
 	c.ListEvery = cmp.Or(c.ListEvery, time.Hour)
@@ -144,8 +151,8 @@ type Queue struct {
 	log     *slog.Logger
 	cfg     Config
 
-	dirs directoryCache
-	wake chan struct{} // signalled by Enqueue to wake an idle worker
+	people *People
+	wake   chan struct{} // signalled by Enqueue to wake an idle worker
 
 	mu       sync.Mutex // guards stopLoop, abort and done
 	stopLoop context.CancelFunc
@@ -163,8 +170,8 @@ func New(rdb redis.UniversalClient, decider Decider, portals Portals, log *slog.
 	cfg = cfg.withDefaults()
 	return &Queue{
 		rdb: rdb, decider: decider, portals: portals, log: log, cfg: cfg,
-		dirs: directoryCache{ttl: cfg.DirectoryTTL, now: cfg.Now},
-		wake: make(chan struct{}, 1),
+		people: NewPeople(cfg.DirectoryTTL, cfg.Now),
+		wake:   make(chan struct{}, 1),
 	}
 }
 

@@ -115,7 +115,8 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID s
 	switch u.res.kind {
 	case held:
 		pipe.ZAdd(ctx, heldKey, redis.Z{Score: float64(u.res.until.UnixMilli()), Member: lead})
-		if !u.held {
+		// A lead waiting for intake's record is not one routing held.
+		if !u.held && u.res.reason != reasonAwaitIntake {
 			counts["held"]++
 			mHeld.Inc()
 		}
