@@ -78,6 +78,39 @@ func TestLeadViews(t *testing.T) {
 		}
 	})
 
+	t.Run("lead tab shows every move by hand in order", func(t *testing.T) {
+		id := ids[2]
+		time.Sleep(2 * ownWriteTTL) // past the echo of the app's own write
+		page := func() string {
+			return s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
+				map[string]any{"ID": id}).body
+		}
+		p.UpdateLead(anna.ID, id, map[string]any{"ASSIGNED_BY_ID": dmitri.ID})
+		waitFor(t, "first move seen by the pipeline", func() bool {
+			return strings.Contains(page(), "changed by Anna Admin")
+		})
+		p.UpdateLead(dmitri.ID, id, map[string]any{"ASSIGNED_BY_ID": clara.ID})
+		waitFor(t, "second move seen by the pipeline", func() bool {
+			return strings.Contains(page(), "changed by Dmitri Ivanov")
+		})
+		body := page()
+		steps := []string{"Assigned to ", "Moved to Dmitri Ivanov", "changed by Anna Admin",
+			"Moved to Clara Schmidt", "before: Dmitri Ivanov", "changed by Dmitri Ivanov"}
+		at := 0
+		for _, want := range steps {
+			i := strings.Index(body[at:], want)
+			if i < 0 {
+				t.Fatalf("lead tab lacks %q after position %d, in order %q:\n%.3000s",
+					want, at, steps, body)
+			}
+			at += i + len(want)
+		}
+		if n := strings.Count(body, `data-kind="moved"`); n != 2 {
+			t.Errorf("lead tab shows %d moves, want 2 (no repeat of the live owner):\n%.3000s",
+				n, body)
+		}
+	})
+
 	t.Run("lead tab of a lead that does not exist", func(t *testing.T) {
 		pg := s.openPage(p, boris.ID, "/placement/lead-tab", "CRM_LEAD_DETAIL_TAB",
 			map[string]any{"ID": 999999})

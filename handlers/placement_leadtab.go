@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,11 @@ type leadTabEntry struct {
 	Rule     string
 	Reason   string
 	Skipped  []string
+	// From and By name the previous owner and who made a move by hand.
+	From, By string
+
+	at    time.Time
+	owner int64 // the owner after this step; 0 when it gave none
 }
 
 // showLeadTab serves the lead card's tab: who routed the lead, when, by which rule,
@@ -57,8 +63,14 @@ func (s *Settings) showLeadTab(c *gin.Context) error {
 		if err != nil {
 			return s.renderError(c, lang, err)
 		}
+		moves, err := s.cfg.Log.LeadMoves(ctx, user.MemberID, leadID)
+		if err != nil {
+			return s.renderError(c, lang, err)
+		}
+		names := peopleNames(s.people(ctx, user.MemberID))
 		body.Entries = s.leadTabEntries(history, s.ruleNames(ctx, user.MemberID), lang)
-		body.Entries = s.laterMove(ctx, user.MemberID, body.Entries, history, lead, lang)
+		body.Entries = s.movesByHand(body.Entries, moves, names, lang)
+		body.Entries = s.laterMove(body.Entries, lead, names, lang)
 	}
 	config := map[string]any{"lang": lang}
 	return s.render(c, 200, "leadtab", s.view(lang, "leadtab.js", config, body), user.Origin)
@@ -96,32 +108,68 @@ func (s *Settings) readLead(c *gin.Context, memberID string, leadID int64) (lead
 	return lead, nil
 }
 
-// laterMove adds the lead's present owner when somebody gave it to another person
-// after LeadRouter's last assignment.
-func (s *Settings) laterMove(ctx context.Context, memberID string, entries []leadTabEntry,
-	history []queue.LogEntry, lead leadNow, lang string) []leadTabEntry {
-	var routed int64
-	for _, e := range history { // newest first
-		if e.Outcome == queue.OutcomeAssigned {
-			routed = e.UserID
-			break
-		}
-	}
-	owner := int64(lead.AssignedByID)
-	if routed == 0 || owner == 0 || owner == routed {
+// movesByHand adds the changes of owner that people made after LeadRouter's
+// decisions, as the pipeline saw them, in time order with the decisions.
+func (s *Settings) movesByHand(entries []leadTabEntry, moves []queue.Move,
+	names map[int64]string, lang string) []leadTabEntry {
+	if len(moves) == 0 {
 		return entries
 	}
 	dict := s.cfg.Assets.Dict(lang)
-	name := peopleNames(s.people(ctx, memberID))[owner]
-	if name == "" {
-		name = "#" + formatID(owner)
+	for _, m := range moves {
+		e := leadTabEntry{Kind: "moved", When: tabTime(m.At), at: m.At, owner: m.To,
+			Headline: fill(dict.T("leadtab.moved"), "person", nameOf(names, m.To)) +
+				" (" + dict.T("leadtab.by_hand") + ")",
+			From: fill(dict.T("leadtab.moved_from"), "person", nameOf(names, m.From))}
+		if m.By != 0 {
+			e.By = fill(dict.T("leadtab.moved_by"), "person", nameOf(names, m.By))
+		}
+		entries = append(entries, e)
 	}
+	slices.SortStableFunc(entries, func(a, b leadTabEntry) int { return a.at.Compare(b.at) })
+	return entries
+}
+
+// laterMove adds the lead's present owner when somebody gave it to another person
+// after the last owner the timeline shows: a move the pipeline has not seen (made
+// soon after LeadRouter's own write, or after the lead stopped being watched).
+func (s *Settings) laterMove(entries []leadTabEntry, lead leadNow, names map[int64]string,
+	lang string) []leadTabEntry {
+	var last int64
+	for _, e := range entries {
+		if e.owner != 0 {
+			last = e.owner
+		}
+	}
+	owner := int64(lead.AssignedByID)
+	if last == 0 || owner == 0 || owner == last {
+		return entries
+	}
+	dict := s.cfg.Assets.Dict(lang)
 	when := lead.DateModify
 	if t, err := time.Parse(time.RFC3339, lead.DateModify); err == nil {
-		when = t.UTC().Format("02.01.2006 15:04 MST")
+		when = tabTime(t)
 	}
-	headline := fill(dict.T("leadtab.moved"), "person", name) + " (" + dict.T("leadtab.by_hand") + ")"
-	return append(entries, leadTabEntry{Kind: "moved", When: when, Headline: headline})
+	headline := fill(dict.T("leadtab.moved"), "person", nameOf(names, owner)) +
+		" (" + dict.T("leadtab.by_hand") + ")"
+	return append(entries, leadTabEntry{Kind: "moved", When: when, Headline: headline,
+		From: fill(dict.T("leadtab.moved_from"), "person", nameOf(names, last))})
+}
+
+// nameOf is a person's name, or their ID when the portal's people do not hold them.
+func nameOf(names map[int64]string, id int64) string {
+	if n := names[id]; n != "" {
+		return n
+	}
+	return "#" + formatID(id)
+}
+
+// tabTime is how the lead tab writes a moment.
+func tabTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("02.01.2006 15:04 MST")
 }
 
 // viewerAuth is the page viewer's own token, used once and never refreshed: an
@@ -153,13 +201,11 @@ func placementLeadID(opts map[string]any) int64 {
 func (s *Settings) leadTabEntries(history []queue.LogEntry, rules map[string]string,
 	lang string) []leadTabEntry {
 	dict := s.cfg.Assets.Dict(lang)
-	loc := time.UTC
 	out := make([]leadTabEntry, 0, len(history))
 	var lastOwner int64
 	for i := len(history) - 1; i >= 0; i-- {
 		e := history[i]
-		entry := leadTabEntry{Kind: e.Outcome, When: e.Time.In(loc).Format("02.01.2006 15:04 MST"),
-			Rule: e.RuleID}
+		entry := leadTabEntry{Kind: e.Outcome, When: tabTime(e.Time), at: e.Time, Rule: e.RuleID}
 		if name := rules[e.RuleID]; name != "" {
 			entry.Rule = name
 		}
@@ -177,6 +223,7 @@ func (s *Settings) leadTabEntries(history []queue.LogEntry, rules map[string]str
 				key, entry.Kind = "leadtab.moved", "moved"
 			}
 			entry.Headline = strings.ReplaceAll(dict.T(key), "{person}", person)
+			entry.owner = e.UserID
 			lastOwner = e.UserID
 		case queue.OutcomeHeld:
 			entry.Headline = dict.T("leadtab.held")

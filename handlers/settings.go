@@ -69,6 +69,7 @@ type Simulator interface {
 type AssignmentLog interface {
 	Log(ctx context.Context, memberID, query string, limit int) ([]queue.LogEntry, error)
 	LeadHistory(ctx context.Context, memberID string, leadID int64) ([]queue.LogEntry, error)
+	LeadMoves(ctx context.Context, memberID string, leadID int64) ([]queue.Move, error)
 }
 
 // PipelineHealth reads the pipeline's counters and failed work (queue.Queue).

@@ -70,10 +70,14 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 		Reason: trace, Skip: mainReason(d.Trace), Skipped: skipsOf(d.Trace)}
 	switch d.Outcome {
 	case routing.Assigned:
+		var moves []Move
+		if prev := b.records[u.leadID]; prev != nil {
+			moves = prev.Moves // a re-route keeps the lead's moves
+		}
 		b.records[u.leadID] = &record{UserID: d.UserID, Person: dir.People[d.UserID].Name,
 			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now, Round: u.round,
 			Moved: lead.Fields["MOVED_TIME"], Status: lead.Fields["STATUS_ID"],
-			Skipped: entry.Skipped}
+			Skipped: entry.Skipped, Moves: moves}
 		u.res = result{kind: settled}
 		return true
 	case routing.Held:

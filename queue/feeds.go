@@ -62,6 +62,23 @@ func (q *Queue) LeadHistory(ctx context.Context, memberID string,
 	return out, nil
 }
 
+// LeadMoves returns the later changes of owner of one routed lead that the
+// pipeline saw, oldest first; none for a lead it never routed.
+func (q *Queue) LeadMoves(ctx context.Context, memberID string, leadID int64) ([]Move, error) {
+	raw, err := q.rdb.HGet(ctx, keyspace.Routed(memberID), itoa(leadID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record of lead %d of portal %s: %w", leadID, memberID, err)
+	}
+	var rec record
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return nil, fmt.Errorf("read record of lead %d of portal %s: %w", leadID, memberID, err)
+	}
+	return rec.Moves, nil
+}
+
 func (q *Queue) logEntries(ctx context.Context, memberID string) ([]LogEntry, error) {
 	raw, err := q.rdb.LRange(ctx, keyspace.AssignmentLog(memberID), 0, -1).Result()
 	if err != nil {

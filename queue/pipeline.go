@@ -64,6 +64,34 @@ type record struct {
 	Status string `json:"s,omitempty"`
 	// Skipped are the people the decision passed over, for the log entry.
 	Skipped []Skip `json:"sk,omitempty"`
+	// Owner is the lead's responsible as last seen by the pipeline when a person
+	// gave the lead to somebody else; 0 while it is UserID.
+	Owner int64 `json:"o,omitempty"`
+	// Moves are the later changes of owner the pipeline saw, oldest first, the
+	// last maxMoves of them; a re-route's record carries them over.
+	Moves []Move `json:"m,omitempty"`
+}
+
+// maxMoves is how many later moves of a lead its record keeps.
+const maxMoves = 20
+
+// Move is a change of a routed lead's owner that somebody other than LeadRouter
+// made, as the pipeline saw it on an update of the lead.
+type Move struct {
+	// At is the lead's DATE_MODIFY on the update that showed the move.
+	At   time.Time `json:"at"`
+	From int64     `json:"f"`
+	To   int64     `json:"t"`
+	// By is the lead's MODIFY_BY_ID on that update; 0 when the portal did not say.
+	By int64 `json:"b,omitempty"`
+}
+
+// owner is the lead's responsible as last seen.
+func (r *record) owner() int64 {
+	if r.Owner != 0 {
+		return r.Owner
+	}
+	return r.UserID
 }
 
 // batchRun is one turn's view of a portal.
@@ -156,7 +184,8 @@ func (b *batchRun) triage(units []*unit) []*unit {
 			read = append(read, u)
 		case !rec.Written || !rec.Noted:
 			u.res = result{kind: settled}
-		case reroute && (u.event == bitrix.EventLeadUpdate || u.held):
+		case reroute && (u.event == bitrix.EventLeadUpdate || u.held),
+			b.watchesMoves(u, rec):
 			u.recheck = true
 			read = append(read, u)
 		default:
@@ -164,6 +193,15 @@ func (b *batchRun) triage(units []*unit) []*unit {
 		}
 	}
 	return read
+}
+
+// watchesMoves reports whether an update of a routed lead is read for a change of
+// owner: it is not the echo of the app's own write and the decision is younger
+// than Config.MoveWindow.
+func (b *batchRun) watchesMoves(u *unit, rec *record) bool {
+	return u.event == bitrix.EventLeadUpdate && b.q.cfg.MoveWindow > 0 &&
+		b.now.Sub(rec.At) < b.q.cfg.MoveWindow &&
+		b.now.Sub(rec.WrittenAt) >= b.q.cfg.OwnWriteTTL
 }
 
 // routedReason says why an event of a lead the app has routed changes nothing.

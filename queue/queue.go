@@ -35,6 +35,9 @@
 // for it (routing.Settings.Reroute) and a person moved the lead into a listed status
 // since the decision; then the lead is decided in its next round, once (reroute.go).
 // With that option on, every update of a routed lead costs a place in a read batch.
+// Without it, the updates of the first Config.MoveWindow after the decision that are
+// not the echo of the app's own write cost the same, and a change of owner they show
+// is kept in the lead's record as a move (LeadMoves).
 // ONCRMLEADDELETE is accepted and ignored.
 package queue
 
@@ -90,6 +93,10 @@ type Config struct {
 	// OwnWriteTTL is how long after the app's own write of an owner an update of
 	// the lead counts as that write's echo (default 10m).
 	OwnWriteTTL time.Duration
+	// MoveWindow is how long after its decision every update of a routed lead is
+	// read (in the batches the turn reads anyway) to see whether a person gave it to
+	// somebody else, for the lead's tab (default 14 days; negative: never).
+	MoveWindow time.Duration
 	// IntakeWait is how long the ONCRMLEADADD of a lead the intake webhook created
 	// (IntakeOriginator) waits for intake to record its owner before the lead is
 	// routed like any other, in case the intake worker died (default 2m); such a lead
@@ -129,6 +136,7 @@ func (c Config) withDefaults() Config {
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 10)
 	c.HoldRetry = cmp.Or(c.HoldRetry, time.Minute)
 	c.OwnWriteTTL = cmp.Or(c.OwnWriteTTL, 10*time.Minute)
+	c.MoveWindow = cmp.Or(c.MoveWindow, 14*24*time.Hour)
 	c.IntakeWait = cmp.Or(c.IntakeWait, 2*time.Minute)
 	c.IntakeRecheck = cmp.Or(c.IntakeRecheck, time.Second)
 	c.DirectoryTTL = cmp.Or(c.DirectoryTTL, time.Minute)

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,22 +42,54 @@ func (b *batchRun) recheck(ctx context.Context, units []*unit,
 			continue
 		}
 		u.res = result{kind: settled, reason: b.routedReason(u, rec)}
-		if status != rec.Status {
+		if next, changed := seenNow(rec, leads[u.leadID], b.now); changed {
 			old, _ := json.Marshal(rec)
-			next := *rec
-			next.Status = status
-			raw, _ := json.Marshal(&next)
+			raw, _ := json.Marshal(next)
 			seen = append(seen, itoa(u.leadID), old, raw)
 		}
 	}
 	if len(seen) > 0 {
-		// Losing this note costs only the detection of a move within one second.
+		// Losing this note costs the detection of a move within one second, or one
+		// change of owner on the lead's tab; a record another worker changed in the
+		// meantime keeps that worker's note of the same update.
 		err := swapScript.Run(ctx, b.q.rdb, []string{keyspace.Routed(b.memberID)}, seen...).Err()
 		if err != nil {
 			b.q.log.Warn("note lead status failed", "member_id", b.memberID, "error", err)
 		}
 	}
 	return decide
+}
+
+// seenNow returns the record with the lead's status and owner as read now, and
+// whether either changed; a new owner is added to the record's moves, at the
+// lead's DATE_MODIFY (now when the portal gave none).
+func seenNow(rec *record, lead map[string]json.RawMessage, now time.Time) (*record, bool) {
+	next := *rec
+	next.Status = scalar(lead["STATUS_ID"])
+	owner, _ := strconv.ParseInt(scalar(lead["ASSIGNED_BY_ID"]), 10, 64)
+	moved := owner != 0 && owner != rec.owner()
+	if moved {
+		by, _ := strconv.ParseInt(scalar(lead["MODIFY_BY_ID"]), 10, 64)
+		at, err := time.Parse(time.RFC3339, scalar(lead["DATE_MODIFY"]))
+		if err != nil {
+			at = now
+		}
+		// DATE_MODIFY has whole seconds, and the portal's clock is not the app's:
+		// a move never comes before the decision or the move it follows.
+		at = latest(at, rec.At)
+		if n := len(rec.Moves); n > 0 {
+			at = latest(at, rec.Moves[n-1].At)
+		}
+		next.Moves = append(slices.Clip(rec.Moves), Move{At: at, From: rec.owner(), To: owner, By: by})
+		if len(next.Moves) > maxMoves {
+			next.Moves = next.Moves[len(next.Moves)-maxMoves:]
+		}
+		next.Owner = owner
+		if owner == rec.UserID {
+			next.Owner = 0
+		}
+	}
+	return &next, moved || next.Status != rec.Status
 }
 
 // movedSince reports whether a lead now in a re-routing status at MOVED_TIME moved
@@ -71,6 +105,13 @@ func (b *batchRun) movedSince(rec *record, moved string) bool {
 	}
 	t, err := time.Parse(time.RFC3339, moved)
 	return err == nil && t.After(rec.At)
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // swapScript replaces lead records that still hold the expected value.
