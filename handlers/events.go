@@ -125,6 +125,11 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 		if err := h.Lifecycle.HandleAppEvent(ctx, ev); err != nil {
 			return h.lifecycleFailed(err)
 		}
+		if ev.Name == bitrix.EventAppUninstall {
+			// The portal's lead events stop being trusted here at once, not when
+			// the check of its token runs out.
+			h.verified.Delete(tokenKey(ev.Auth))
+		}
 		return eventLifecycle, nil
 	case bitrix.EventLeadAdd, bitrix.EventLeadUpdate, bitrix.EventLeadDelete, bitrix.EventOffline:
 	default:
@@ -144,7 +149,7 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 // checkToken checks the event's application token, trusting a recent successful
 // check of the same portal and token.
 func (h *Events) checkToken(ctx context.Context, a bitrix.EventAuth) error {
-	key := sha256.Sum256([]byte(a.MemberID + "\x00" + a.ApplicationToken))
+	key := tokenKey(a)
 	now := time.Now()
 	if exp, ok := h.verified.Load(key); ok && now.Before(exp.(time.Time)) {
 		return nil
@@ -160,6 +165,11 @@ func (h *Events) checkToken(ctx context.Context, a bitrix.EventAuth) error {
 		h.verified.Store(key, now.Add(ttl))
 	}
 	return nil
+}
+
+// tokenKey names a portal's application token among the checked ones.
+func tokenKey(a bitrix.EventAuth) [sha256.Size]byte {
+	return sha256.Sum256([]byte(a.MemberID + "\x00" + a.ApplicationToken))
 }
 
 // lifecycleFailed maps a refused application event to its answer.

@@ -18,6 +18,7 @@ import (
 	"github.com/leadrouter/leadrouter/handlers"
 	"github.com/leadrouter/leadrouter/internal/redistest"
 	"github.com/leadrouter/leadrouter/keyspace"
+	"github.com/leadrouter/leadrouter/lifecycle"
 	"github.com/leadrouter/leadrouter/oauth"
 	"github.com/leadrouter/leadrouter/queue"
 )
@@ -31,12 +32,13 @@ const (
 // real token store and queue. queueRedis, when set, replaces the queue's Redis.
 func eventsSetup(t *testing.T, queueRedis redis.UniversalClient) (*httptest.Server, *redis.Client) {
 	t.Helper()
-	return eventsSetupWith(t, queueRedis, func(*handlers.Events) {})
+	return eventsSetupWith(t, queueRedis, func(*handlers.Events, *oauth.Store, *redis.Client) {})
 }
 
-// eventsSetupWith is eventsSetup with a last change to the handler.
+// eventsSetupWith is eventsSetup with a last change to the handler, which may use
+// the portal's token store and Redis.
 func eventsSetupWith(t *testing.T, queueRedis redis.UniversalClient,
-	tweak func(*handlers.Events)) (*httptest.Server, *redis.Client) {
+	tweak func(*handlers.Events, *oauth.Store, *redis.Client)) (*httptest.Server, *redis.Client) {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	log := slog.New(slog.DiscardHandler)
@@ -60,7 +62,7 @@ func eventsSetupWith(t *testing.T, queueRedis redis.UniversalClient,
 	r.Use(handlers.WithRequestID())
 	h := &handlers.Events{Tokens: store, Queue: q, Log: log, MaxBody: 4 << 10,
 		AttemptTimeout: 50 * time.Millisecond}
-	tweak(h)
+	tweak(h, store, rdb)
 	h.Register(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -165,7 +167,7 @@ func TestEventsRedisDown(t *testing.T) {
 
 func TestEventsRedisBrieflySlow(t *testing.T) {
 	t.Parallel()
-	srv, rdb := eventsSetupWith(t, nil, func(h *handlers.Events) { h.Attempts = 20 })
+	srv, rdb := eventsSetupWith(t, nil, func(h *handlers.Events, _ *oauth.Store, _ *redis.Client) { h.Attempts = 20 })
 	ctx := context.Background()
 	// Warm the token check, then hold every write for 300 ms: the first appends time
 	// out, a later one lands.
@@ -226,5 +228,36 @@ func TestEventsNotAForm(t *testing.T) {
 	n, err := rdb.XLen(context.Background(), keyspace.EventStream(eventsMember)).Result()
 	if err != nil || n != 0 {
 		t.Errorf("stream length = %d (%v), want 0", n, err)
+	}
+}
+
+// TestEventsRefusedRightAfterUninstall checks that an instance which has just
+// trusted a portal's token refuses the portal's lead events once it uninstalled,
+// without waiting for its trust in the token to run out.
+func TestEventsRefusedRightAfterUninstall(t *testing.T) {
+	t.Parallel()
+	srv, rdb := eventsSetupWith(t, nil, func(h *handlers.Events, store *oauth.Store,
+		rdb *redis.Client) {
+		h.TokenCache = time.Hour
+		h.Lifecycle = lifecycle.New(rdb, store, lifecycle.Config{
+			PublicURL: "https://leadrouter.example"}, slog.New(slog.DiscardHandler))
+	})
+	if status, body := post(t, srv, leadEvent("ONCRMLEADADD", "15", eventsToken)); status != 200 {
+		t.Fatalf("lead event before uninstall = %d %s, want 200", status, body)
+	}
+	uninstall := url.Values{
+		"event": {"ONAPPUNINSTALL"}, "event_handler_id": {"3"}, "ts": {"1742807175"},
+		"data[CLEAN]": {"0"}, "data[LANGUAGE_ID]": {"en"}, "auth[member_id]": {eventsMember},
+		"auth[domain]": {"example.bitrix24.com"}, "auth[application_token]": {eventsToken},
+	}
+	if status, body := post(t, srv, uninstall.Encode()); status != 200 {
+		t.Fatalf("ONAPPUNINSTALL = %d %s, want 200", status, body)
+	}
+	if status, body := post(t, srv, leadEvent("ONCRMLEADADD", "16", eventsToken)); status != 403 {
+		t.Errorf("lead event after uninstall = %d %s, want 403", status, body)
+	}
+	n, err := rdb.XLen(context.Background(), keyspace.EventStream(eventsMember)).Result()
+	if err != nil || n != 1 {
+		t.Errorf("stream length = %d (%v), want 1: only the event from before the uninstall", n, err)
 	}
 }
