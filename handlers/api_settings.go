@@ -58,15 +58,12 @@ func (s *Settings) putSettings(c *gin.Context) error {
 	if req.Settings == nil {
 		return Errorf(http.StatusBadRequest, "no_settings", "The request carries no settings.")
 	}
-	_, current, err := s.cfg.Engine.Settings(ctx, sess.MemberID)
-	if err != nil {
-		return err
-	}
-	if current != req.BaseVersion {
+	version, err := s.cfg.Engine.SaveOver(ctx, sess.MemberID, req.Settings, sess.UserID,
+		req.BaseVersion)
+	if errors.Is(err, routing.ErrConflict) {
 		return Errorf(http.StatusConflict, "conflict",
 			"Somebody saved other settings meanwhile; reload to see them.")
 	}
-	version, err := s.cfg.Engine.SaveSettings(ctx, sess.MemberID, req.Settings, sess.UserID)
 	if err != nil {
 		return s.settingsError(err, sess.Lang)
 	}
@@ -158,7 +155,12 @@ func (s *Settings) getVersion(c *gin.Context) error {
 	}
 	before := &routing.Settings{}
 	if v > 1 {
-		if before, err = s.cfg.Engine.Version(ctx, sess.MemberID, v-1); err != nil {
+		// The oldest kept version is shown against empty settings.
+		prev, err := s.cfg.Engine.Version(ctx, sess.MemberID, v-1)
+		switch {
+		case err == nil:
+			before = prev
+		case !errors.Is(err, routing.ErrNoVersion):
 			return err
 		}
 	}

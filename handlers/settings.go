@@ -53,6 +53,8 @@ type PortalDirectory interface {
 type SettingsStore interface {
 	Settings(ctx context.Context, memberID string) (*routing.Settings, int, error)
 	SaveSettings(ctx context.Context, memberID string, s *routing.Settings, author int64) (int, error)
+	SaveOver(ctx context.Context, memberID string, s *routing.Settings, author int64,
+		base int) (int, error)
 	Versions(ctx context.Context, memberID string) ([]routing.VersionInfo, error)
 	Version(ctx context.Context, memberID string, v int) (*routing.Settings, error)
 	Rollback(ctx context.Context, memberID string, v int, author int64) (int, error)

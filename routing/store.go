@@ -35,16 +35,34 @@ type savedVersion struct {
 	Settings   *Settings `json:"settings"`
 }
 
-// saveScript stores a new settings version.
+// KeptVersions is how many settings versions a portal keeps: each save beyond it
+// drops the oldest.
+const KeptVersions = 200
+
+// ErrConflict is returned by SaveOver when another save came first.
+var ErrConflict = errors.New("the settings were saved meanwhile")
+
+// saveScript stores a new settings version, unless the current one is not the
+// expected one, and drops the version that falls out of the kept ones.
 //
 // KEYS[1]  routing settings hash (keyspace.RoutingSettings)
 // ARGV[1]  the version record as JSON (type savedVersion)
+// ARGV[2]  the expected current version, or -1 for any
+// ARGV[3]  KeptVersions
 //
-// Returns the new version number: "head" counted up and the record stored under
-// "v<head>".
+// Returns the new version number ("head" counted up, the record stored under
+// "v<head>"), or -1 when the current version is not the expected one.
 var saveScript = redis.NewScript(`
+local expected = tonumber(ARGV[2])
+if expected >= 0 and tonumber(redis.call('HGET', KEYS[1], 'head') or '0') ~= expected then
+  return -1
+end
 local v = redis.call('HINCRBY', KEYS[1], 'head', 1)
 redis.call('HSET', KEYS[1], 'v' .. v, ARGV[1])
+local old = v - tonumber(ARGV[3])
+if old > 0 then
+  redis.call('HDEL', KEYS[1], 'v' .. old)
+end
 return v
 `)
 
@@ -92,11 +110,19 @@ func (e *Engine) Settings(ctx context.Context, memberID string) (*Settings, int,
 // nothing.
 func (e *Engine) SaveSettings(ctx context.Context, memberID string, s *Settings,
 	author int64) (int, error) {
-	return e.save(ctx, memberID, s, author, 0)
+	return e.save(ctx, memberID, s, author, 0, -1)
+}
+
+// SaveOver is SaveSettings for an editor that started from version base: when
+// another version was saved since, it returns ErrConflict and changes nothing.
+// The check and the save are one step, so two editors never both succeed.
+func (e *Engine) SaveOver(ctx context.Context, memberID string, s *Settings, author int64,
+	base int) (int, error) {
+	return e.save(ctx, memberID, s, author, 0, base)
 }
 
 func (e *Engine) save(ctx context.Context, memberID string, s *Settings, author int64,
-	rollbackOf int) (int, error) {
+	rollbackOf, base int) (int, error) {
 	if s == nil {
 		return 0, &ValidationError{Fields: map[string]string{"": "The settings are empty."}}
 	}
@@ -108,16 +134,21 @@ func (e *Engine) save(ctx context.Context, memberID string, s *Settings, author 
 	if err != nil {
 		return 0, fmt.Errorf("encode settings of portal %s: %w", memberID, err)
 	}
-	v, err := saveScript.Run(ctx, e.rdb, []string{keyspace.RoutingSettings(memberID)}, body).Int()
+	v, err := saveScript.Run(ctx, e.rdb, []string{keyspace.RoutingSettings(memberID)}, body,
+		base, KeptVersions).Int()
 	if err != nil {
 		return 0, fmt.Errorf("save settings of portal %s: %w", memberID, err)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("save settings of portal %s over version %d: %w", memberID, base,
+			ErrConflict)
 	}
 	e.log.Info("routing settings saved", "member_id", memberID, "version", v,
 		"author", author, "rollback_of", rollbackOf)
 	return v, nil
 }
 
-// Versions lists every saved version of the portal's settings, newest first.
+// Versions lists the kept versions of the portal's settings, newest first.
 func (e *Engine) Versions(ctx context.Context, memberID string) ([]VersionInfo, error) {
 	all, err := e.rdb.HGetAll(ctx, keyspace.RoutingSettings(memberID)).Result()
 	if err != nil {
@@ -173,7 +204,7 @@ func (e *Engine) Rollback(ctx context.Context, memberID string, v int, author in
 	if err != nil {
 		return 0, err
 	}
-	return e.save(ctx, memberID, s, author, v)
+	return e.save(ctx, memberID, s, author, v, -1)
 }
 
 // Diff lists what changed from version from to version to; version 0 stands for

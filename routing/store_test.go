@@ -237,3 +237,69 @@ func TestNeeds(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveOver saves from one base version in many editors at once: exactly one
+// save lands, the others get ErrConflict and change nothing, on both backends.
+func TestSaveOver(t *testing.T) {
+	t.Parallel()
+	for name, rdb := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			e := NewEngine(rdb, quietLog())
+			if _, err := e.SaveSettings(ctx, portal, oneTeam(RoundRobin, 1), 1); err != nil {
+				t.Fatalf("SaveSettings() error = %v", err)
+			}
+			const editors = 8
+			errs := make(chan error, editors)
+			for i := range editors {
+				go func() {
+					_, err := e.SaveOver(ctx, portal, oneTeam(RoundRobin, 1, int64(i+2)), 1, 1)
+					errs <- err
+				}()
+			}
+			saved := 0
+			for range editors {
+				switch err := <-errs; {
+				case err == nil:
+					saved++
+				case !errors.Is(err, ErrConflict):
+					t.Errorf("SaveOver() error = %v, want nil or ErrConflict", err)
+				}
+			}
+			if _, v, _ := e.Settings(ctx, portal); saved != 1 || v != 2 {
+				t.Errorf("%d saves landed and the version is %d, want 1 and 2", saved, v)
+			}
+			if _, err := e.SaveOver(ctx, portal, oneTeam(RoundRobin, 1), 1, 0); !errors.Is(err,
+				ErrConflict) {
+				t.Errorf("SaveOver(base 0) over saved settings = %v, want ErrConflict", err)
+			}
+		})
+	}
+}
+
+// TestVersionsKept saves more versions than are kept: the oldest go, the rest stay
+// readable, and a rollback to one that went is refused.
+func TestVersionsKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, _ := miniEngine(t)
+	for i := range KeptVersions + 3 {
+		if _, err := e.SaveSettings(ctx, portal, oneTeam(RoundRobin, 1, int64(i+2)), 1); err != nil {
+			t.Fatalf("SaveSettings() error = %v", err)
+		}
+	}
+	versions, err := e.Versions(ctx, portal)
+	if err != nil || len(versions) != KeptVersions {
+		t.Fatalf("Versions() = %d versions, %v; want %d", len(versions), err, KeptVersions)
+	}
+	if newest, oldest := versions[0].Version, versions[len(versions)-1].Version; newest !=
+		KeptVersions+3 || oldest != 4 {
+		t.Errorf("versions run %d..%d, want 4..%d", oldest, newest, KeptVersions+3)
+	}
+	if _, err := e.Rollback(ctx, portal, 3, 1); !errors.Is(err, ErrNoVersion) {
+		t.Errorf("Rollback(dropped version) error = %v, want ErrNoVersion", err)
+	}
+	if _, err := e.Rollback(ctx, portal, 4, 1); err != nil {
+		t.Errorf("Rollback(oldest kept version) error = %v", err)
+	}
+}
