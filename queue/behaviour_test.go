@@ -264,3 +264,50 @@ func TestForgedUninstallRefused(t *testing.T) {
 		t.Errorf("portal after a forged uninstall = %+v, %v; want active", rec, err)
 	}
 }
+
+// TestDeletedLeadIsNoFailure deletes a held lead and a lead whose event waits: both
+// leave the pipeline without a dead letter, and the held one leaves the held set.
+func TestDeletedLeadIsNoFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
+	p := e.install(t, "deleted", 1)
+	ctx := context.Background()
+	u, _ := p.User(2)
+	u.Timeman = "CLOSED"
+	p.UpdateUser(u)
+	s, _, err := e.engine.Settings(ctx, p.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Teams[0].RequireClockIn = true
+	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("deleted")
+	q, _ := e.startQueue(t, cfg)
+	held := p.AddLead(1, map[string]any{"TITLE": "Held, then deleted"})
+	waitFor(t, 10*time.Second, "lead held", func() bool {
+		st, _ := q.Stats(ctx, p.MemberID())
+		return st.HeldNow == 1
+	})
+	p.DeleteLead(1, held)
+
+	// A lead deleted before the pipeline reads it: its add event waits in the
+	// stream while no worker runs.
+	e.down.Store(true)
+	gone := p.AddLead(1, map[string]any{"TITLE": "Deleted at once"})
+	p.DeleteLead(1, gone)
+	e.down.Store(false)
+	if err := q.Enqueue(ctx, p.MemberID(), queue.Item{Event: "ONCRMLEADADD",
+		LeadID: int64(gone)}); err != nil {
+		t.Fatal(err)
+	}
+	ps := []*bitrixtest.Portal{p}
+	waitFor(t, 10*time.Second, "both leads left the pipeline", func() bool {
+		st, _ := q.Stats(ctx, p.MemberID())
+		return st.HeldNow == 0 && depth(t, e, ps) == 0 && pendingCount(t, e, ps) == 0
+	})
+	if dead, _ := q.DeadLetters(ctx, p.MemberID()); len(dead) != 0 {
+		t.Errorf("dead letters = %+v, want none for deleted leads", dead)
+	}
+}

@@ -38,6 +38,7 @@ const (
 	reasonNotRouted     = "not_routed"     // the settings do not route this lead
 	reasonPortalUnknown = "portal_unknown" // the portal's record is gone
 	reasonAwaitIntake   = "await_intake"   // intake created the lead and records it
+	reasonLeadDeleted   = "lead_deleted"   // a person deleted the lead meanwhile
 )
 
 // record is the pipeline's per-lead record in keyspace.Routed.
@@ -239,6 +240,10 @@ func (b *batchRun) classify(err error) result {
 		b.pauseUntil(until)
 		mPaused.Inc()
 		return result{kind: retry, reason: "portal rate limit", code: code, err: err, free: true}
+	case errors.Is(err, bitrix.ErrNotFound):
+		// Somebody deleted the lead: there is nothing to route and nothing to show
+		// the administrator as a failure.
+		return result{kind: settled, reason: reasonLeadDeleted, err: err}
 	case errors.Is(err, oauth.ErrUnknownPortal):
 		// The portal's record is gone (uninstalled with its data): nobody is left to
 		// show a dead letter to, so the work is dropped.

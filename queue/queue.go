@@ -24,9 +24,10 @@
 //
 // Temporary failures are retried by re-appending the entry with a higher attempt
 // count while the portal is paused; QUERY_LIMIT_EXCEEDED and OPERATION_TIME_LIMIT
-// pause only that portal and cost no attempt. Permanent failures (lead deleted,
-// access denied, portal blocked) go to the portal's dead-letter list with their
-// reason, where Retry picks them up. A sweep drains each portal's offline events
+// pause only that portal and cost no attempt. Permanent failures (access denied,
+// portal blocked) go to the portal's dead-letter list with their reason, where
+// Retry picks them up; a lead a person deleted meanwhile is no failure and is
+// dropped, held or not. A sweep drains each portal's offline events
 // every Config.SweepEvery, and at start and every Config.ListEvery also lists the
 // leads created since the app's activation, so leads whose events never arrived
 // are routed too.
