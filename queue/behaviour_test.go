@@ -130,19 +130,7 @@ func TestHeldLeadRoutedLater(t *testing.T) {
 	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
 	p := e.install(t, "held", 2)
 	ctx := context.Background()
-	for _, id := range []int{2, 3} {
-		u, _ := p.User(id)
-		u.Timeman = "CLOSED"
-		p.UpdateUser(u)
-	}
-	s, _, err := e.engine.Settings(ctx, p.MemberID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Teams[0].RequireClockIn = true
-	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
-		t.Fatal(err)
-	}
+	e.clockedOut(t, p, 2, 3)
 	cfg := testConfig("held")
 	cfg.DirectoryTTL = 50 * time.Millisecond
 	q, _ := e.startQueue(t, cfg)
@@ -272,17 +260,7 @@ func TestDeletedLeadIsNoFailure(t *testing.T) {
 	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
 	p := e.install(t, "deleted", 1)
 	ctx := context.Background()
-	u, _ := p.User(2)
-	u.Timeman = "CLOSED"
-	p.UpdateUser(u)
-	s, _, err := e.engine.Settings(ctx, p.MemberID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Teams[0].RequireClockIn = true
-	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
-		t.Fatal(err)
-	}
+	e.clockedOut(t, p, 2)
 	cfg := testConfig("deleted")
 	q, _ := e.startQueue(t, cfg)
 	held := p.AddLead(1, map[string]any{"TITLE": "Held, then deleted"})

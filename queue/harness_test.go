@@ -162,3 +162,38 @@ func unassigned(p *bitrixtest.Portal) int {
 	}
 	return n
 }
+
+// clockedOut closes the working day of the given reps and has the team require
+// clocking in, so that nobody is eligible and leads are held.
+func (e *env) clockedOut(t testing.TB, p *bitrixtest.Portal, ids ...int) {
+	t.Helper()
+	for _, id := range ids {
+		u, _ := p.User(id)
+		u.Timeman = "CLOSED"
+		p.UpdateUser(u)
+	}
+	ctx := context.Background()
+	s, _, err := e.engine.Settings(ctx, p.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Teams[0].RequireClockIn = true
+	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settler returns settle, which does act, then waits for n more event deliveries
+// from the portal and for the pipeline to finish them.
+func (e *env) settler(t *testing.T, p *bitrixtest.Portal) func(what string, n int, act func()) {
+	ps := []*bitrixtest.Portal{p}
+	return func(what string, n int, act func()) {
+		t.Helper()
+		n += len(p.Deliveries())
+		act()
+		waitFor(t, 10*time.Second, what, func() bool {
+			return len(p.Deliveries()) >= n && depth(t, e, ps) == 0 &&
+				pendingCount(t, e, ps) == 0
+		})
+	}
+}

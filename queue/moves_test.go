@@ -22,16 +22,7 @@ func TestMovesByHand(t *testing.T) {
 	cfg.OwnWriteTTL = 300 * time.Millisecond
 	q, _ := e.startQueue(t, cfg)
 	ctx := context.Background()
-	ps := []*bitrixtest.Portal{p}
-	settle := func(what string, n int, act func()) {
-		t.Helper()
-		n += len(p.Deliveries())
-		act()
-		waitFor(t, 10*time.Second, what, func() bool {
-			return len(p.Deliveries()) >= n && depth(t, e, ps) == 0 &&
-				pendingCount(t, e, ps) == 0
-		})
-	}
+	settle := e.settler(t, p)
 	if m, err := q.LeadMoves(ctx, p.MemberID(), 999); err != nil || m != nil {
 		t.Fatalf("LeadMoves(lead never routed) = %v, %v; want none", m, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
 	"github.com/leadrouter/leadrouter/queue"
@@ -42,17 +41,7 @@ func TestRerouteOnMoveBack(t *testing.T) {
 				t.Fatalf("SaveSettings() error = %v", err)
 			}
 			q, _ := e.startQueue(t, testConfig("reroute"))
-			ps := []*bitrixtest.Portal{p}
-			// settle waits for n more deliveries and for the pipeline to finish them.
-			settle := func(what string, n int, act func()) {
-				t.Helper()
-				n += len(p.Deliveries())
-				act()
-				waitFor(t, 10*time.Second, what, func() bool {
-					return len(p.Deliveries()) >= n && depth(t, e, ps) == 0 &&
-						pendingCount(t, e, ps) == 0
-				})
-			}
+			settle := e.settler(t, p)
 			var id int
 			settle("lead routed and its echo", 2, func() {
 				id = p.AddLead(1, map[string]any{"TITLE": "Comes back"})
