@@ -14,8 +14,11 @@ import (
 )
 
 // requiredScopes are the permissions LeadRouter uses: leads, users' names and
-// absence, the lead tab, notifications and working days.
-var requiredScopes = []string{"crm", "user", "placement", "im", "timeman"}
+// absence, the lead tab, notifications and working days. Each is met by any of
+// its alternatives: people are read with user_brief (which the README asks
+// for), user_basic or user.
+var requiredScopes = [][]string{{"crm"}, {"user_brief", "user_basic", "user"}, {"placement"},
+	{"im"}, {"timeman"}}
 
 // problemView is one thing the administrator should know about the install, with
 // what to do about it.
@@ -54,11 +57,15 @@ func (s *Settings) getState(c *gin.Context) error {
 			dict.T("problem."+portal.Status+"_action"))
 	}
 	granted := strings.Split(portal.Scope, ",")
-	for _, scope := range requiredScopes {
-		if portal.Scope != "" && !slices.Contains(granted, scope) {
-			add("scope", "error", fill(dict.T("problem.scope"), "scope", scope),
-				fill(dict.T("problem.scope_action"), "scope", scope))
+	for _, alternatives := range requiredScopes {
+		if portal.Scope == "" || slices.ContainsFunc(alternatives, func(scope string) bool {
+			return slices.Contains(granted, scope)
+		}) {
+			continue
 		}
+		scope := alternatives[0]
+		add("scope", "error", fill(dict.T("problem.scope"), "scope", scope),
+			fill(dict.T("problem.scope_action"), "scope", scope))
 	}
 	if until := s.rateLimitedUntil(c, sess.MemberID); !until.IsZero() {
 		add("rate_limited", "warning", dict.T("problem.rate_limited"),

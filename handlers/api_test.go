@@ -322,6 +322,11 @@ func TestInstallState(t *testing.T) {
 	if _, ok := problems["scope:Не хватает права: im"]; !ok {
 		t.Errorf("problems = %v, want the missing im permission named in Russian", problems)
 	}
+	for key := range problems {
+		if strings.Contains(key, "user") {
+			t.Errorf("problem %q, want none: the user permission stands for user_brief", key)
+		}
+	}
 
 	until := time.Now().Add(time.Minute).UnixMilli()
 	s.rdb.HSet(ctx, keyspace.RateLimit(p.MemberID()), "until", until)
@@ -405,5 +410,27 @@ func TestDeadLetterRetry(t *testing.T) {
 	})
 	if code := s.call(token, "POST", "/api/dead-letters/"+dead.ID+"/retry", nil, nil); code != 404 {
 		t.Errorf("second retry of the same dead letter = %d, want 404", code)
+	}
+}
+
+// TestInstallStateWithREADMEScopes installs with exactly the permissions the README
+// tells administrators to grant: the Installation tab finds none missing.
+func TestInstallStateWithREADMEScopes(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.fake.NewPortal(bitrixtest.PortalOptions{Users: []bitrixtest.User{anna, boris}})
+	p.RegisterApp(bitrixtest.App{InstallURL: s.app.URL + "/install", HandlerURL: s.app.URL + "/app",
+		Scope: "crm,user_brief,placement,im,timeman"})
+	s.install(p)
+	token := s.session(p, anna.ID)
+	var st struct {
+		Status   string `json:"status"`
+		Problems []struct{ Code, Title string }
+	}
+	if code := s.call(token, "GET", "/api/state", nil, &st); code != 200 {
+		t.Fatalf("GET /api/state = %d", code)
+	}
+	if st.Status != "active" || len(st.Problems) != 0 {
+		t.Errorf("state = %+v, want active with no problems", st)
 	}
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test LeadRouter has. On a fresh Debian machine it first installs what the
 # tests need and is missing: redis-server (integration tests start their own on free
-# ports), Chromium (the settings page is tested in it) and the npm packages of the
-# browser tests (the official Bitrix24 frame SDK). Extra arguments go to `go test`.
+# ports), Chromium (the settings page is tested in it), Node.js with npm, and the npm
+# packages of the browser tests (the official Bitrix24 frame SDK). Extra arguments go
+# to `go test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq
