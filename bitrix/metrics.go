@@ -8,10 +8,14 @@ import (
 var (
 	// restRequests counts every HTTP request sent to a portal, by its outcome:
 	// "ok", an error class ("query_limit", "not_found", ...), "error" for other
-	// portal errors, "moved" for a redirect, "transport" or "timeout".
+	// portal errors, "moved" for a redirect, "transport" or "timeout". Failures
+	// carry the portal's member_id, so that a portal in trouble stands out;
+	// successes carry an empty one, as thousands of portals would make too many
+	// series.
 	restRequests = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "leadrouter_rest_requests_total",
-		Help: "REST requests sent to Bitrix24 portals, by portal, method and outcome.",
+		Help: "REST requests sent to Bitrix24 portals, by method and outcome, " +
+			"and by portal for failures.",
 	}, []string{"member_id", "method", "outcome"})
 
 	// restLatency is the time from sending a request to reading its answer. It
