@@ -45,25 +45,25 @@ func Errorf(status int, code, message string) *Error {
 type HandlerFunc func(c *gin.Context) error
 
 // Handle adapts h to gin. A returned *Error is answered with its status and message
-// as JSON; any other error is logged with the request ID and answered with a 500
-// that names the request ID and nothing else.
+// as JSON; any other error is logged with the request ID (and the portal's
+// member_id when the handler called SetMember) and answered with a 500 that names
+// the request ID and nothing else.
 func Handle(log *slog.Logger, h HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		err := h(c)
 		if err == nil {
 			return
 		}
-		reqID := RequestID(c.Request.Context())
+		ctx := c.Request.Context()
+		reqID, attrs := RequestID(ctx), requestAttrs(c)
 		var he *Error
 		if !errors.As(err, &he) {
-			log.ErrorContext(c.Request.Context(), "request failed",
-				"request_id", reqID, "path", c.FullPath(), "error", err)
+			log.ErrorContext(ctx, "request failed", append(attrs, "error", err)...)
 			he = &Error{Status: http.StatusInternalServerError, Code: "internal",
 				Message: "Something went wrong on our side."}
 		} else if he.Err != nil || he.Status >= 500 {
-			log.WarnContext(c.Request.Context(), "request refused",
-				"request_id", reqID, "path", c.FullPath(), "status", he.Status,
-				"code", he.Code, "error", err)
+			log.WarnContext(ctx, "request refused", append(attrs, "status", he.Status,
+				"code", he.Code, "error", err)...)
 		}
 		if c.Writer.Written() {
 			return
@@ -83,7 +83,8 @@ const RequestIDHeader = "X-Request-Id"
 
 // WithRequestID is middleware that gives every request an ID: the caller's
 // X-Request-Id when it is short and plain, a fresh random one otherwise. The ID is
-// put on the response and into the request's context.
+// put on the response and into the request's context, where SetMember adds the
+// portal once a handler knows it.
 func WithRequestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(RequestIDHeader)
@@ -93,15 +94,18 @@ func WithRequestID() gin.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Header(RequestIDHeader, id)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+		ctx := context.WithValue(c.Request.Context(), requestIDKey{}, &requestInfo{id: id})
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
 }
 
 // RequestID returns the request ID stored in ctx, or "" when there is none.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info, _ := ctx.Value(requestIDKey{}).(*requestInfo); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 func plainID(s string) bool {

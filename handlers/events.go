@@ -116,6 +116,7 @@ func (h *Events) handle(c *gin.Context) (string, error) {
 		return eventMalformed, &Error{Status: http.StatusBadRequest, Code: "malformed_event",
 			Message: "The event could not be read (" + err.Error() + ").", Err: err}
 	}
+	SetMember(c, ev.Auth.MemberID)
 	ctx := c.Request.Context()
 	switch ev.Name {
 	case bitrix.EventAppInstall, bitrix.EventAppUpdate, bitrix.EventAppUninstall:

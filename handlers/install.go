@@ -48,6 +48,7 @@ func (h *Install) serve(c *gin.Context) error {
 		return h.render(c, http.StatusBadRequest, installView{Lang: lang, Text: installTexts(lang),
 			Error: installTexts(lang).BadRequest, RequestID: RequestID(ctx)}, "")
 	}
+	SetMember(c, c.Request.Form.Get("member_id"))
 	res, err := h.Lifecycle.Install(ctx, c.Request.URL.Query(), c.Request.PostForm)
 	if err != nil {
 		return h.renderError(c, lang, err)
@@ -84,10 +85,10 @@ func (h *Install) renderError(c *gin.Context, lang string, err error) error {
 		status, msg = http.StatusForbidden, t.Forbidden
 	}
 	if status >= 500 {
-		h.Log.ErrorContext(ctx, "install failed", "request_id", RequestID(ctx), "error", err)
+		h.Log.ErrorContext(ctx, "install failed", append(requestAttrs(c), "error", err)...)
 	} else {
-		h.Log.WarnContext(ctx, "install refused", "request_id", RequestID(ctx), "status", status,
-			"error", err)
+		h.Log.WarnContext(ctx, "install refused", append(requestAttrs(c), "status", status,
+			"error", err)...)
 	}
 	v := installView{Lang: lang, Text: t, Error: msg, RequestID: RequestID(ctx)}
 	return h.render(c, status, v, "")

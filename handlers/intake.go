@@ -191,6 +191,7 @@ func (h *Intake) authenticate(c *gin.Context, secret string) (*intake.Source, er
 	case err != nil:
 		return nil, err
 	}
+	SetMember(c, src.MemberID)
 	return src, nil
 }
 

@@ -45,6 +45,7 @@ func RequireSession(log *slog.Logger, sessions SessionChecker,
 			return &Error{Status: http.StatusUnauthorized, Code: "bad_session",
 				Message: "The page session has expired. Reload the page.", Err: err}
 		}
+		SetMember(c, sess.MemberID)
 		if portals != nil {
 			p, err := portals.Portal(c.Request.Context(), sess.MemberID)
 			switch {

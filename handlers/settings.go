@@ -225,11 +225,9 @@ func (s *Settings) renderError(c *gin.Context, lang string, err error) error {
 		status, key = http.StatusForbidden, "forbidden"
 	}
 	if status >= 500 {
-		s.log.ErrorContext(ctx, "page failed", "request_id", RequestID(ctx),
-			"path", c.FullPath(), "error", err)
+		s.log.ErrorContext(ctx, "page failed", append(requestAttrs(c), "error", err)...)
 	} else {
-		s.log.WarnContext(ctx, "page refused", "request_id", RequestID(ctx),
-			"path", c.FullPath(), "error", err)
+		s.log.WarnContext(ctx, "page refused", append(requestAttrs(c), "error", err)...)
 	}
 	body := errorView{Heading: dict.T("error." + key + "_title"), Message: dict.T("error." + key),
 		RequestID: RequestID(ctx)}
@@ -243,6 +241,7 @@ func (s *Settings) verifyFrame(c *gin.Context) (*oauth.FrameUser, error) {
 	if err := c.Request.ParseForm(); err != nil {
 		return nil, Errorf(http.StatusBadRequest, "bad_form", "The page request is malformed.")
 	}
+	SetMember(c, c.Request.Form.Get("member_id"))
 	u, err := s.cfg.Frames.VerifyFrame(c.Request.Context(), c.Request.URL.Query(), c.Request.PostForm)
 	if err != nil {
 		return nil, &Error{Status: http.StatusForbidden, Code: "frame_not_verified",
