@@ -5,7 +5,8 @@
 -- KEYS[2]  rotation ledger hash (keyspace.RoutingLedger)
 -- KEYS[3]  the lead's decision string (keyspace.RoutingDecision)
 -- ARGV[1]  the plan as JSON (type plan in plan.go): lead, now (Unix ms), ver (settings
---          version), ttl (seconds), g (re-route round), rule, hold, steps[{k, t, s, ms, r,
+--          version), ttl (seconds), g (re-route round), ps (a pass after a missed
+--          deadline, copied to the result), rule, hold, steps[{k, t, s, ms, r,
 --          m[{id, w, dc, oc, day, skip, a}]}]
 --
 -- Returns {result, state}. state 0: decided now, result is the outcome as JSON (type
@@ -214,6 +215,7 @@ end
 
 local res = {o = 'held', rule = plan.rule, ver = plan.ver}
 if round > 0 then res.g = round end
+if plan.ps then res.ps = true end
 local path, skips = {}, {}
 for si, st in ipairs(plan.steps) do
   path[#path + 1] = {k = st.k, t = st.t}

@@ -18,6 +18,9 @@ const (
 	SkipPaused     = "paused"      // paused in the team settings
 	SkipDailyCap   = "daily_cap"   // reached the daily limit; params n, cap
 	SkipOpenCap    = "open_cap"    // reached the open-lead limit; params n, cap
+	// SkipMissedDeadline: the person let the lead's response deadline pass
+	// (Lead.Exclude).
+	SkipMissedDeadline = "missed_deadline"
 )
 
 // Timeman statuses of a person's working day in Bitrix24.

@@ -35,6 +35,16 @@ type Lead struct {
 	// lead is counted down when the new decision assigns the lead. A lead of a later
 	// round is routed whoever its responsible is, as that was set by routing.
 	Round int
+	// Exclude are people who let the lead's response deadline pass (Team.Deadline):
+	// wherever they stand in the lead's chain, they are skipped with
+	// SkipMissedDeadline.
+	Exclude []int64
+	// PassTeam, when set, passes the lead on within that team after a missed
+	// deadline: the decision looks at that team's members only (no rules, no
+	// existing client's owner, no fallback), and when none of them is eligible it
+	// leaves the lead with its owner (NotRouted, NotPassedOn) instead of holding it.
+	// It goes with a Round above the lead's last.
+	PassTeam string
 }
 
 // Person is what the pipeline knows about a portal user from Bitrix24.

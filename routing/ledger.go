@@ -46,7 +46,7 @@ func (r record) String() string {
 
 // decide runs the plan against the ledger, updating it when somebody is assigned.
 func (l ledger) decide(p *plan) result {
-	res := result{Outcome: "held", Rule: p.Rule, Ver: p.Ver}
+	res := result{Outcome: "held", Rule: p.Rule, Ver: p.Ver, Pass: p.Pass}
 	for si := range p.Steps {
 		st := &p.Steps[si]
 		res.Path = append(res.Path, hop{Kind: st.Kind, Team: st.Team})

@@ -13,10 +13,11 @@ import (
 // simulation runs it through the Go ledger; both follow the same algorithm.
 type plan struct {
 	Lead  int64  `json:"lead"`
-	Now   int64  `json:"now"`         // Unix milliseconds
-	Ver   int    `json:"ver"`         // settings version the plan was built from
-	TTL   int64  `json:"ttl"`         // seconds the decision is kept for idempotency
-	Round int    `json:"g,omitempty"` // re-route round (Lead.Round)
+	Now   int64  `json:"now"`          // Unix milliseconds
+	Ver   int    `json:"ver"`          // settings version the plan was built from
+	TTL   int64  `json:"ttl"`          // seconds the decision is kept for idempotency
+	Round int    `json:"g,omitempty"`  // re-route round (Lead.Round)
+	Pass  bool   `json:"ps,omitempty"` // a pass after a missed deadline (Lead.PassTeam)
 	Rule  string `json:"rule,omitempty"`
 	Hold  string `json:"hold"` // why the lead is held when no step assigns it
 	Steps []step `json:"steps"`
@@ -71,7 +72,8 @@ type result struct {
 	Path     list[hop]  `json:"path,omitempty"`
 	Skips    list[skip] `json:"skips,omitempty"`
 	Released bool       `json:"rel,omitempty"`
-	Round    int        `json:"g,omitempty"` // the plan's re-route round
+	Round    int        `json:"g,omitempty"`  // the plan's re-route round
+	Pass     bool       `json:"ps,omitempty"` // the plan's Pass
 }
 
 // hop is one step the decision tried.
@@ -109,6 +111,7 @@ const (
 	NotInSources  = "source"         // its source is not among the routed ones
 	NotAssignedTo = "assignee"       // it does not arrive assigned to a routed user
 	NotManualKept = "manual"         // somebody chose its responsible by hand
+	NotPassedOn   = "kept"           // missed its deadline, but nobody else can take it
 )
 
 // scopeReason returns why the lead is outside the settings' scope, or "".
@@ -147,6 +150,29 @@ func (s *Settings) match(l *Lead, p patterns) (Target, string) {
 // directory. rnd supplies the random numbers of Random teams.
 func (s *Settings) buildPlan(l *Lead, dir Directory, now time.Time, p patterns,
 	rnd func() float64) plan {
+	pl := s.chain(l, dir, now, p, rnd)
+	for si := range pl.Steps {
+		for mi := range pl.Steps[si].Members {
+			if sl := &pl.Steps[si].Members[mi]; slices.Contains(l.Exclude, sl.ID) {
+				sl.Skip, sl.Arg = SkipMissedDeadline, ""
+			}
+		}
+	}
+	return pl
+}
+
+// chain resolves the lead's steps: the team it is passed on in, or the steps its
+// rule or the default leads to.
+func (s *Settings) chain(l *Lead, dir Directory, now time.Time, p patterns,
+	rnd func() float64) plan {
+	if l.PassTeam != "" {
+		pl := plan{Lead: l.ID, Now: now.UnixMilli(), Pass: true, Hold: NotPassedOn,
+			Steps: []step{}}
+		if t := s.team(l.PassTeam); t != nil {
+			pl.Steps = append(pl.Steps, teamStep(t, dir, now, rnd))
+		}
+		return pl
+	}
 	target, rule := s.match(l, p)
 	pl := plan{Lead: l.ID, Now: now.UnixMilli(), Rule: rule, Hold: HoldNoEligible,
 		Steps: []step{}}

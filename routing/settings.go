@@ -1,6 +1,9 @@
 package routing
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Settings is one version of a portal's routing configuration: which leads to route,
 // the teams, the ordered rules and what happens when no rule matches. The zero value
@@ -93,6 +96,43 @@ type Team struct {
 	// LeastLoaded team while others are eligible (a returner's catch-up rate);
 	// 0 means DefaultMaxStreak.
 	MaxStreak int `json:"max_streak,omitempty"`
+	// Deadline passes a lead on to the next person of the team when the person it
+	// was given to has not taken it up in time; nil never passes a lead on.
+	Deadline *Deadline `json:"deadline,omitempty"`
+}
+
+// Deadline is a team's response deadline: a lead the team assigned that its owner
+// has not taken up within Minutes goes to the next eligible person of the team, who
+// gets the same time, and so on. Taken up means the lead's status changed since it
+// was assigned; a lead somebody gave to another person by hand is left alone.
+type Deadline struct {
+	// Minutes is the time to take a lead up, 1–1440.
+	Minutes int `json:"minutes"`
+	// MaxPasses is how many times one lead may be passed on; 0 means until every
+	// eligible person of the team has had it once.
+	MaxPasses int `json:"max_passes,omitempty"`
+}
+
+// Deadline bounds.
+const (
+	MinDeadlineMinutes = 1
+	MaxDeadlineMinutes = 1440
+)
+
+// Window returns the time to take a lead up.
+func (d *Deadline) Window() time.Duration { return time.Duration(d.Minutes) * time.Minute }
+
+// Passes reports whether a lead already passed on passed times may be passed on
+// once more.
+func (d *Deadline) Passes(passed int) bool { return d.MaxPasses <= 0 || passed < d.MaxPasses }
+
+// TeamDeadline returns the deadline of the team with the given ID, or nil when the
+// team has none or is gone.
+func (s *Settings) TeamDeadline(teamID string) *Deadline {
+	if t := s.team(teamID); t != nil {
+		return t.Deadline
+	}
+	return nil
 }
 
 // DefaultMaxStreak is the catch-up bound of a LeastLoaded team that sets none: a

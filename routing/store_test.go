@@ -184,6 +184,14 @@ func TestValidationMessages(t *testing.T) {
 		{"reroute status twice", func(s *Settings) {
 			s.Reroute.Statuses = []string{"NEW", "NEW"}
 		}, "reroute.statuses[1]", `The status "NEW" is listed twice.`},
+		{"deadline of no minutes", func(s *Settings) { s.Teams[0].Deadline = &Deadline{} },
+			"teams[0].deadline.minutes", "The time to take a lead up must be a whole number"},
+		{"deadline over a day", func(s *Settings) {
+			s.Teams[0].Deadline = &Deadline{Minutes: 1441}
+		}, "teams[0].deadline.minutes", "The time to take a lead up must be a whole number"},
+		{"negative passes", func(s *Settings) {
+			s.Teams[0].Deadline = &Deadline{Minutes: 30, MaxPasses: -1}
+		}, "teams[0].deadline.max_passes", "The number of passes must be a whole number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ const (
 	CodeNoRule    = "no_rule"    // no rule matched; the default target applied
 	CodeFallback  = "fallback"   // team, team_name (the team that had nobody), to, to_name
 	CodeSkipped   = "skipped"    // user_id, name, reason, until, n, cap
+	CodePassed    = "passed"     // team, team_name, minutes: passed on after its deadline
 )
 
 // decision turns a script result into a Decision, with names from dir and from s
@@ -41,8 +42,15 @@ func (s *Settings) decision(res result, dir Directory) Decision {
 			d.TeamID = res.Path[res.Step].Team
 		}
 	}
+	if res.Hold == NotPassedOn {
+		d.Outcome = NotRouted
+	}
 	d.Trace.Entries = append(d.Trace.Entries, s.mainEntry(res, d, dir))
-	if res.Rule != "" {
+	if res.Pass {
+		if d.Outcome == Assigned {
+			d.Trace.Entries = append(d.Trace.Entries, s.passedEntry(d.TeamID))
+		}
+	} else if res.Rule != "" {
 		d.Trace.Entries = append(d.Trace.Entries, TraceEntry{Code: CodeRule,
 			Params: map[string]string{"rule": res.Rule, "rule_name": s.ruleName(res.Rule)}})
 	} else {
@@ -81,6 +89,13 @@ func (s *Settings) decision(res result, dir Directory) Decision {
 
 // mainEntry is the first entry: who got the lead and how, or why it is held.
 func (s *Settings) mainEntry(res result, d Decision, dir Directory) TraceEntry {
+	if d.Outcome == NotRouted {
+		p := map[string]string{"reason": NotPassedOn}
+		if len(res.Path) > 0 {
+			p["team"], p["team_name"] = res.Path[0].Team, s.teamName(res.Path[0].Team)
+		}
+		return TraceEntry{Code: CodeNotRouted, Params: p}
+	}
 	if d.Outcome != Assigned {
 		reason := res.Hold
 		if reason == "" {
@@ -106,6 +121,15 @@ func (s *Settings) mainEntry(res result, d Decision, dir Directory) TraceEntry {
 		p["since"] = dir.localTime(res.User, time.UnixMilli(res.Since)).Format(time.RFC3339)
 	}
 	return TraceEntry{Code: CodeAssigned, Params: p}
+}
+
+// passedEntry says that the lead was passed on in the team after its deadline.
+func (s *Settings) passedEntry(teamID string) TraceEntry {
+	p := map[string]string{"team": teamID, "team_name": s.teamName(teamID)}
+	if dl := s.TeamDeadline(teamID); dl != nil {
+		p["minutes"] = strconv.Itoa(dl.Minutes)
+	}
+	return TraceEntry{Code: CodePassed, Params: p}
 }
 
 func skipEntry(sk skip, dir Directory) TraceEntry {

@@ -17,6 +17,7 @@ type phrases struct {
 	months                                          [12]string
 	ordinals                                        []string
 	nextInTurn, nthInTurn, neverHadLead, lastLead   string
+	passed, passedLate                              string
 }
 
 var english = phrases{
@@ -30,6 +31,8 @@ var english = phrases{
 	fallback:   "nobody available in team “%s”, passed on",
 	toTeam:     " to team “%s”",
 	skipped:    "skipped: ",
+	passed:     "not taken up within %s minutes, passed on in team “%s”",
+	passedLate: "not taken up in time, passed on in team “%s”",
 	how: map[string]string{
 		Weighted:         "by weighted share",
 		Random:           "drawn at random",
@@ -48,12 +51,16 @@ var english = phrases{
 		SkipPaused:     "paused",
 		SkipDailyCap:   "at %s of %s leads today",
 		SkipOpenCap:    "at %s of %s open leads",
+
+		SkipMissedDeadline: "missed the response deadline",
 	},
 	notRoutedReasons: map[string]string{
 		NotConfigured: "routing is not set up yet",
 		NotInSources:  "source “%s” is not among the routed sources",
 		NotAssignedTo: "it arrived assigned to %s, whose leads are not routed",
 		NotManualKept: "%s was chosen as responsible by hand",
+		NotPassedOn: "its response deadline passed, but nobody else in team “%s” can " +
+			"take it, so it stays with its owner",
 	},
 	months: [12]string{"January", "February", "March", "April", "May", "June", "July",
 		"August", "September", "October", "November", "December"},
@@ -75,6 +82,8 @@ var russian = phrases{
 	fallback:   "в команде «%s» нет доступных, передано дальше",
 	toTeam:     " в команду «%s»",
 	skipped:    "пропущены: ",
+	passed:     "не взят в работу за %s мин., передан дальше в команде «%s»",
+	passedLate: "не взят в работу вовремя, передан дальше в команде «%s»",
 	how: map[string]string{
 		Weighted:         "по весам",
 		Random:           "случайный выбор",
@@ -93,12 +102,16 @@ var russian = phrases{
 		SkipPaused:     "на паузе",
 		SkipDailyCap:   "%s из %s лидов за сегодня",
 		SkipOpenCap:    "%s из %s открытых лидов",
+
+		SkipMissedDeadline: "не взял лид в работу вовремя",
 	},
 	notRoutedReasons: map[string]string{
 		NotConfigured: "распределение ещё не настроено",
 		NotInSources:  "источник «%s» не входит в распределяемые",
 		NotAssignedTo: "лид пришёл на %s, чьи лиды не распределяются",
 		NotManualKept: "ответственного %s выбрали вручную",
+		NotPassedOn: "срок реакции истёк, но в команде «%s» больше некому его передать, " +
+			"лид остаётся у ответственного",
 	},
 	months: [12]string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля",
 		"августа", "сентября", "октября", "ноября", "декабря"},
@@ -152,6 +165,11 @@ func (ph *phrases) entry(e TraceEntry) string {
 		return fmt.Sprintf(ph.rule, p["rule_name"])
 	case CodeNoRule:
 		return ph.noRule
+	case CodePassed:
+		if p["minutes"] == "" {
+			return fmt.Sprintf(ph.passedLate, p["team_name"])
+		}
+		return fmt.Sprintf(ph.passed, p["minutes"], p["team_name"])
 	case CodeFallback:
 		s := fmt.Sprintf(ph.fallback, p["team_name"])
 		if p["to"] != "" {
@@ -221,6 +239,8 @@ func (ph *phrases) notRoutedText(p map[string]string) string {
 		return fmt.Sprintf(format, p["source"])
 	case NotAssignedTo, NotManualKept:
 		return fmt.Sprintf(format, p["name"])
+	case NotPassedOn:
+		return fmt.Sprintf(format, p["team_name"])
 	}
 	return format
 }

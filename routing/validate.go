@@ -155,12 +155,27 @@ func (v *validator) teams(s *Settings) {
 			v.add(path+".break_counts", "A break only matters when the team requires "+
 				"people to be clocked in.")
 		}
+		v.deadline(t.Deadline, path+".deadline")
 		v.schedule(t.Schedule, path+".schedule")
 		v.members(t, path)
 		v.target(s, t.Fallback, path+".fallback")
 		if t.Fallback.Kind == TargetTeam && t.Fallback.Team == t.ID {
 			v.add(path+".fallback.team", "A team cannot fall back to itself.")
 		}
+	}
+}
+
+func (v *validator) deadline(d *Deadline, path string) {
+	if d == nil {
+		return
+	}
+	if d.Minutes < MinDeadlineMinutes || d.Minutes > MaxDeadlineMinutes {
+		v.add(path+".minutes", "The time to take a lead up must be a whole number of "+
+			"minutes from %d to %d (a day).", MinDeadlineMinutes, MaxDeadlineMinutes)
+	}
+	if d.MaxPasses < 0 || d.MaxPasses > maxMembers {
+		v.add(path+".max_passes", "The number of passes must be a whole number from 0 "+
+			"(until everyone had the lead) to %d.", maxMembers)
 	}
 }
 
