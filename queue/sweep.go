@@ -59,7 +59,8 @@ func (q *Queue) SweepAll(ctx context.Context, list bool) {
 // so they hold every new lead, 500 per call), and with list it also lists the leads
 // created since the app's activation above the last one it saw (50 per call), the
 // safety net for offline events lost on the way. Leads with no decision are
-// queued. At most one instance sweeps a portal at a time.
+// queued. It also counts the open leads of the people whose load the settings use
+// (countOpen). At most one instance sweeps a portal at a time.
 func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 	lockTTL := max(q.cfg.SweepEvery, time.Minute)
 	ok, err := q.rdb.SetNX(ctx, keyspace.SweepLock(memberID), q.cfg.Consumer, lockTTL).Result()
@@ -73,6 +74,9 @@ func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 	if err := q.sweepOffline(ctx, memberID); err != nil {
 		q.log.Warn("read offline events failed", "member_id", memberID, "error", err)
 		list = true
+	}
+	if err := q.countOpen(ctx, memberID); err != nil {
+		q.log.Warn("count open leads failed", "member_id", memberID, "error", err)
 	}
 	if !list {
 		return nil
