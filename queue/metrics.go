@@ -49,6 +49,10 @@ var (
 		Help:    "Time from a lead's event arriving to its owner being written.",
 		Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 1800},
 	})
+	mLag = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "leadrouter_queue_lag_seconds",
+		Help: "How long the portal with work that is most overdue has waited for a worker.",
+	})
 	mSwept = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "leadrouter_queue_swept_leads_total",
 		Help: "Leads the reconciliation sweep found without a decision and queued.",

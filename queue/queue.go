@@ -39,6 +39,9 @@
 // Without it, the updates of the first Config.MoveWindow after the decision that are
 // not the echo of the app's own write cost the same, and a change of owner they show
 // is kept in the lead's record as a move (LeadMoves).
+// A lead that a team with a response deadline assigned is checked when the
+// deadline passes, and passed on in the team when its owner has not taken it up
+// (deadline.go); each check costs a place in a read batch.
 // ONCRMLEADDELETE is accepted and ignored.
 package queue
 
@@ -280,6 +283,7 @@ func (q *Queue) Start(ctx context.Context) error {
 		wg.Go(func() { q.work(loopCtx, workCtx) })
 	}
 	wg.Go(func() { q.sweepLoop(loopCtx) })
+	wg.Go(func() { q.lagLoop(loopCtx) })
 	go func() {
 		wg.Wait()
 		close(done)
@@ -325,7 +329,7 @@ func (q *Queue) Forget(ctx context.Context, memberID string, clean bool) error {
 		return nil
 	}
 	keys := []string{keyspace.EventStream(memberID), keyspace.Routed(memberID),
-		keyspace.Held(memberID), keyspace.DeadLetters(memberID),
+		keyspace.Held(memberID), keyspace.Deadlines(memberID), keyspace.DeadLetters(memberID),
 		keyspace.AssignmentLog(memberID), keyspace.LastLead(memberID),
 		keyspace.SweepLock(memberID)}
 	now := q.cfg.Now().UTC()
