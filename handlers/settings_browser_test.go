@@ -470,6 +470,20 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.waitIn(`tr[data-version="3"]`)
 	b.shot("rolled-back")
 
+	// Another administrator saves meanwhile: the page's save is refused with a
+	// warning and keeps its changes; saving again replaces the other version.
+	other := s.session(p, anna.ID)
+	if code := s.call(other, "PUT", "/api/settings", map[string]any{"settings": salesTeam(),
+		"base_version": 3}, nil); code != 200 {
+		t.Fatalf("save from another session = %d, want 200", code)
+	}
+	b.clickIn("#lr-tab-teams")
+	b.typeIn(`[data-path="teams[0].members[0].weight"]`, "5")
+	b.clickIn("#lr-save")
+	b.waitIn("#lr-alerts .lr-notice-warn")
+	b.clickIn("#lr-save")
+	b.textIn("#lr-save-status", texts.saved+" 5")
+
 	b.clickIn("#lr-tab-intake")
 	b.typeIn("#lr-intake-name", "Landing page")
 	b.clickIn(`#lr-section-intake button[type="submit"]`)

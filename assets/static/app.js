@@ -1317,7 +1317,12 @@
       }
       if (err.status === 409) {
         flash("warn", t("save.conflict"));
-        updateSaveBar();
+        // The page keeps its changes; the next save replaces the version saved
+        // meanwhile, as the message says.
+        api("GET", "/settings").then(function (cur) {
+          state.version = cur.version;
+          updateSaveBar();
+        }, failed);
         return;
       }
       failed(err);
