@@ -1,6 +1,6 @@
 // Package routing decides who becomes the responsible person of a new CRM lead.
 //
-// A portal's Settings (versioned in Redis, every saved version kept with its author)
+// A portal's Settings (versioned in Redis, the last KeptVersions kept with their authors)
 // say which leads to route, the teams of people with their weights, caps, schedules
 // and strategies, and the ordered rules that send a lead to a team or a person.
 // Engine.Decide takes the lead, the people's facts (Directory) and the time from the
@@ -34,5 +34,6 @@
 // Beyond the team contract: Engine.Diff and DiffSettings list changes between
 // versions; NewEngineOptions tunes the decision TTL and the random source; a Decision
 // reports Repeated when it was decided before; Report (from Simulate) also counts
-// skips per person and leads per rule. Every saved version is kept; none expire.
+// skips per person and leads per rule. The last KeptVersions saved versions are kept;
+// each save beyond them drops the oldest.
 package routing
