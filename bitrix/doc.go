@@ -33,7 +33,7 @@
 // RedisLimiter keeps every app instance inside each portal's leaky bucket with
 // one Lua script on keyspace.RateLimit, leaving two requests of headroom.
 //
-// Beyond the team's contract the package adds: MethodLimiter (per-method
+// The package also has: MethodLimiter (per-method
 // blocks), Limit with StandardLimit, EnterpriseLimit and
 // RedisLimiter.SetPortalLimits (larger buckets per portal), ErrServer (5xx)
 // and ErrBadBatch (a batch refused before sending, including references to

@@ -16,7 +16,7 @@
 // one round. OnUninstall lets other parts stop their work for a portal and drop
 // data they keep outside its keys.
 //
-// Deviation from the team contract: Bind returns a *BindReport (what is bound,
+// Bind returns a *BindReport (what is bound,
 // what it added) besides the error, for the install page to show.
 package lifecycle
 

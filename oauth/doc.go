@@ -30,7 +30,7 @@
 // page's fresh tokens, and one that never learnt its application token takes the
 // page's.
 //
-// Deviations from the team contract: Store also exports the write operations the
-// lifecycle package needs (SaveInstall, Activate, MarkBound, Uninstall, Block,
-// Forget); CheckApplicationToken refuses deleted portals.
+// Store also exports the write operations the lifecycle package needs (SaveInstall,
+// Activate, MarkBound, Uninstall, Block, Forget); CheckApplicationToken refuses
+// deleted portals.
 package oauth

@@ -31,7 +31,7 @@
 // one more call to read the settings. Nothing is written for a portal until its first
 // save, and nothing for leads that are held or not routed.
 //
-// Beyond the team contract: Engine.Diff and DiffSettings list changes between
+// Also: Engine.Diff and DiffSettings list changes between
 // versions; NewEngineOptions tunes the decision TTL and the random source; a Decision
 // reports Repeated when it was decided before; Report (from Simulate) also counts
 // skips per person and leads per rule. The last KeptVersions saved versions are kept;
