@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/leadrouter/leadrouter/handlers"
 )
 
 const usage = `usage: leadrouter <command> [flags]
@@ -62,9 +64,11 @@ func main() {
 	}
 }
 
-// newLogger returns the JSON logger every part of the process writes to.
+// newLogger returns the JSON logger every part of the process writes to. Lines
+// logged with a request's context carry its request_id.
 func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	h := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})
+	return slog.New(handlers.WithRequestIDs(h))
 }
 
 // runHealthcheck asks the local instance for /healthz; the container image has no

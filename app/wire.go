@@ -95,7 +95,9 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 		return nil, err
 	}
 	r := gin.New()
-	r.Use(gin.Recovery(), handlers.WithRequestID())
+	// Recovery comes after the access log, so that a request that panicked is
+	// logged with the 500 it was answered.
+	r.Use(handlers.WithRequestID(), handlers.AccessLog(log), gin.Recovery())
 	(&handlers.Health{Log: log, Redis: pingRedis(rdb), Draining: a.draining.Load}).Register(r)
 	(&handlers.Install{Lifecycle: life, Log: log, SDKURL: cfg.SDKURL}).Register(r)
 	(&handlers.Events{Lifecycle: life, Tokens: store, Queue: q, Log: log}).Register(r)
