@@ -112,6 +112,13 @@ func EventStream(memberID string) string { return tagged(memberID) + "events" }
 // read by the workers. No TTL.
 func ReadyPortals() string { return "lr:queue:ready" }
 
+// LaterPortals is a sorted set of member_ids whose held leads or deadline checks
+// come due later, scored by the Unix time in milliseconds of the earliest. It is
+// kept apart from ReadyPortals so that new events of such a portal are not held
+// back until then. Written by the workers when they release a portal; read by the
+// workers, which move due portals to ReadyPortals. No TTL.
+func LaterPortals() string { return "lr:queue:later" }
+
 // Routed is a hash of the pipeline's record per lead, lead ID → JSON (owner, rule,
 // time, whether and when the owner was written back to the portal, whether the
 // owner was notified). It makes routing and the write-back happen once per lead,
@@ -123,6 +130,13 @@ func Routed(memberID string) string { return tagged(memberID) + "routed" }
 // scored by the Unix time in milliseconds of the next attempt. Written and read by
 // the workers. No TTL.
 func Held(memberID string) string { return tagged(memberID) + "held" }
+
+// Deadlines is a sorted set of lead IDs whose owner has a response deadline
+// (routing.Team.Deadline), scored by the Unix time in milliseconds the deadline
+// passes. Written by the workers when they write such a lead's owner (in the same
+// transaction as the lead's record) and when a check comes too early; read and
+// trimmed by the workers, which pass the lead on or drop the check. No TTL.
+func Deadlines(memberID string) string { return tagged(memberID) + "deadlines" }
 
 // DeadLetters is a list of JSON entries (ID, lead, event, reason, code, time,
 // attempts) the pipeline could not deliver, newest first, capped. Written by the

@@ -25,6 +25,7 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 		}
 	}
 	ready = b.recheck(ctx, ready, leads)
+	ready = b.passOn(ready, leads)
 	ready = b.awaitIntake(ready, leads)
 	if len(ready) == 0 {
 		return nil
@@ -37,7 +38,7 @@ func (b *batchRun) decide(ctx context.Context, units []*unit,
 	rl := make(map[int64]routing.Lead, len(ready))
 	for _, u := range ready {
 		l := toLead(u.leadID, leads[u.leadID])
-		l.Round = u.round
+		l.Round, l.Exclude, l.PassTeam = u.round, u.exclude, u.passTeam
 		rl[u.leadID] = l
 	}
 	if err := b.existingOwners(ctx, rl); err != nil {
@@ -77,7 +78,10 @@ func (b *batchRun) decideOne(ctx context.Context, u *unit, lead routing.Lead,
 		b.records[u.leadID] = &record{UserID: d.UserID, Person: dir.People[d.UserID].Name,
 			RuleID: d.RuleID, TeamID: d.TeamID, Trace: trace, At: b.now, Round: u.round,
 			Moved: lead.Fields["MOVED_TIME"], Status: lead.Fields["STATUS_ID"],
-			Skipped: entry.Skipped, Moves: moves}
+			Skipped: entry.Skipped, Moves: moves, Missed: u.exclude}
+		if b.settings.TeamDeadline(d.TeamID) != nil {
+			b.records[u.leadID].DueStatus = lead.Fields["STATUS_ID"]
+		}
 		u.res = result{kind: settled}
 		return true
 	case routing.Held:

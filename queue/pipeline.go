@@ -71,6 +71,12 @@ type record struct {
 	// Moves are the later changes of owner the pipeline saw, oldest first, the
 	// last maxMoves of them; a re-route's record carries them over.
 	Moves []Move `json:"m,omitempty"`
+	// Missed are the people who let the lead's response deadline pass, in order;
+	// a lead passed on never goes back to them (deadline.go).
+	Missed []int64 `json:"dm,omitempty"`
+	// DueStatus is the lead's STATUS_ID when it was assigned by a team with a
+	// response deadline: a change of it means the owner took the lead up.
+	DueStatus string `json:"ds,omitempty"`
 }
 
 // maxMoves is how many later moves of a lead its record keeps.
@@ -181,6 +187,10 @@ func (b *batchRun) triage(units []*unit) []*unit {
 	for _, u := range units {
 		rec := b.records[u.leadID]
 		switch {
+		case u.deadline:
+			if b.dueCheck(u, rec) {
+				read = append(read, u)
+			}
 		case rec == nil:
 			read = append(read, u)
 		case !rec.Written || !rec.Noted:

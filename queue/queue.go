@@ -56,6 +56,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -173,6 +174,8 @@ type Queue struct {
 
 	groupOK   sync.Map // member_id → struct{}: consumer group known to exist
 	appenders sync.Map // Redis node address → *appender (append.go)
+
+	promoted atomic.Int64 // Unix ms this instance last moved due portals (promote)
 }
 
 // New returns the pipeline over rdb. decider and portals may be nil for a Queue
@@ -321,7 +324,10 @@ func (q *Queue) Stop(ctx context.Context) error {
 // counters too (lifecycle may remove every key of the portal itself; Forget does not
 // rely on it). Its signature fits lifecycle.UninstallHook.
 func (q *Queue) Forget(ctx context.Context, memberID string, clean bool) error {
-	if err := q.rdb.ZRem(ctx, keyspace.ReadyPortals(), memberID).Err(); err != nil {
+	pipe := q.rdb.Pipeline()
+	pipe.ZRem(ctx, keyspace.ReadyPortals(), memberID)
+	pipe.ZRem(ctx, keyspace.LaterPortals(), memberID)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("forget portal %s: %w", memberID, err)
 	}
 	q.groupOK.Delete(memberID)
@@ -337,7 +343,7 @@ func (q *Queue) Forget(ctx context.Context, memberID string, clean bool) error {
 		day := now.AddDate(0, 0, -i).Format(time.DateOnly)
 		keys = append(keys, keyspace.PipelineStats(memberID, day))
 	}
-	pipe := q.rdb.Pipeline()
+	pipe = q.rdb.Pipeline()
 	for _, k := range keys {
 		pipe.Del(ctx, k)
 	}

@@ -57,6 +57,9 @@ return 1
 func (q *Queue) lease(ctx context.Context) (memberID string, token int64, next time.Time,
 	err error) {
 	now := q.cfg.Now()
+	if err := q.promote(ctx, now); err != nil {
+		q.log.Warn("move due portals failed", "error", err)
+	}
 	token = now.Add(q.cfg.Lease).UnixMilli()
 	res, err := leaseScript.Run(ctx, q.rdb, []string{keyspace.ReadyPortals()},
 		now.UnixMilli(), token).StringSlice()
@@ -88,7 +91,7 @@ type turnEnd struct {
 func (q *Queue) release(ctx context.Context, memberID string, token int64, end turnEnd) error {
 	key := []string{keyspace.ReadyPortals()}
 	now := q.cfg.Now()
-	next, err := q.nextWork(ctx, memberID, now)
+	next, later, err := q.nextWork(ctx, memberID, now)
 	if err != nil {
 		return err
 	}
@@ -102,10 +105,13 @@ func (q *Queue) release(ctx context.Context, memberID string, token int64, end t
 	if err := releaseScript.Run(ctx, q.rdb, key, memberID, token, score).Err(); err != nil {
 		return fmt.Errorf("release portal %s: %w", memberID, err)
 	}
+	if err := q.markLater(ctx, memberID, later); err != nil {
+		return err
+	}
 	if score != "" {
 		return nil
 	}
-	next, err = q.nextWork(ctx, memberID, now)
+	next, _, err = q.nextWork(ctx, memberID, now)
 	if err != nil || next.IsZero() {
 		return err
 	}
@@ -115,34 +121,104 @@ func (q *Queue) release(ctx context.Context, memberID string, token int64, end t
 	return err
 }
 
-// nextWork returns when the portal next has something to do: now when its stream
-// holds entries nobody is working on, a little later when all its entries are
-// pending with another consumer (they may need taking over), the first held lead's
-// time, or the zero time when there is nothing.
-func (q *Queue) nextWork(ctx context.Context, memberID string, now time.Time) (time.Time, error) {
+// nextWork returns when the portal's stream next needs a turn: now when it holds
+// entries nobody is working on, a little later when all its entries are pending
+// with another consumer (they may need taking over), or the zero time. later is
+// when its first held lead or deadline check comes due, zero when it has none.
+func (q *Queue) nextWork(ctx context.Context, memberID string,
+	now time.Time) (next, later time.Time, err error) {
 	stream := keyspace.EventStream(memberID)
 	pipe := q.rdb.Pipeline()
 	xlen := pipe.XLen(ctx, stream)
 	pending := pipe.XPending(ctx, stream, group)
 	held := pipe.ZRangeWithScores(ctx, keyspace.Held(memberID), 0, 0)
+	checks := pipe.ZRangeWithScores(ctx, keyspace.Deadlines(memberID), 0, 0)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isNoGroup(err) {
-		return time.Time{}, fmt.Errorf("look for work of portal %s: %w", memberID, err)
+		return time.Time{}, time.Time{}, fmt.Errorf("look for work of portal %s: %w",
+			memberID, err)
 	}
 	var inFlight int64
 	if p, err := pending.Result(); err == nil {
 		inFlight = p.Count
 	}
+	for _, zs := range [][]redis.Z{held.Val(), checks.Val()} {
+		if len(zs) > 0 {
+			later = earliest(later, time.UnixMilli(int64(zs[0].Score)))
+		}
+	}
 	switch {
 	case xlen.Val() > inFlight:
-		return now, nil
+		return now, later, nil
 	case xlen.Val() > 0:
-		return now.Add(q.cfg.Lease / 2), nil
+		return now.Add(q.cfg.Lease / 2), later, nil
 	}
-	if zs := held.Val(); len(zs) > 0 {
-		return time.UnixMilli(int64(zs[0].Score)), nil
-	}
-	return time.Time{}, nil
+	return time.Time{}, later, nil
 }
+
+// markLater notes when the portal's held leads or deadline checks come due.
+func (q *Queue) markLater(ctx context.Context, memberID string, later time.Time) error {
+	if later.IsZero() {
+		return nil
+	}
+	err := q.rdb.ZAdd(ctx, keyspace.LaterPortals(),
+		redis.Z{Score: float64(later.UnixMilli()), Member: memberID}).Err()
+	if err != nil {
+		return fmt.Errorf("schedule later work of portal %s: %w", memberID, err)
+	}
+	return nil
+}
+
+// promoteEvery is how often an instance moves portals whose later work came due
+// among the portals with work.
+const promoteEvery = time.Second
+
+// promote moves the portals whose held leads or deadline checks came due from
+// keyspace.LaterPortals to keyspace.ReadyPortals, at most once per promoteEvery on
+// this instance. The two sets have no common hash tag, so the move is two steps: a
+// portal is added first and its later mark removed only while it still holds the
+// time read, so a release that marked a new time in between keeps it.
+func (q *Queue) promote(ctx context.Context, now time.Time) error {
+	last := q.promoted.Load()
+	if now.UnixMilli()-last < promoteEvery.Milliseconds() ||
+		!q.promoted.CompareAndSwap(last, now.UnixMilli()) {
+		return nil
+	}
+	due, err := q.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: keyspace.LaterPortals(), ByScore: true, Start: "-inf",
+		Stop: strconv.FormatInt(now.UnixMilli(), 10), Count: 100,
+	}).Result()
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	pipe := q.rdb.Pipeline()
+	args := make([]any, 0, 2*len(due))
+	for _, z := range due {
+		pipe.ZAddNX(ctx, keyspace.ReadyPortals(), z)
+		args = append(args, z.Member, strconv.FormatFloat(z.Score, 'f', -1, 64))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	return unmarkScript.Run(ctx, q.rdb, []string{keyspace.LaterPortals()}, args...).Err()
+}
+
+// unmarkScript removes later marks that still hold the time read.
+//
+// KEYS[1] later portals (keyspace.LaterPortals)
+// ARGV    member_id, score, member_id, score, ...
+//
+// Returns the number of marks removed.
+var unmarkScript = redis.NewScript(`
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`)
 
 func isNoGroup(err error) bool {
 	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"

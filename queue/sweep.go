@@ -87,7 +87,10 @@ func (q *Queue) Sweep(ctx context.Context, memberID string, list bool) error {
 // reschedule puts a portal that has work back among the portals with work, in
 // case its mark was lost (a Redis failover between the append and the mark).
 func (q *Queue) reschedule(ctx context.Context, memberID string) error {
-	next, err := q.nextWork(ctx, memberID, q.cfg.Now())
+	next, later, err := q.nextWork(ctx, memberID, q.cfg.Now())
+	if err == nil {
+		err = q.markLater(ctx, memberID, later)
+	}
 	if err != nil || next.IsZero() {
 		return err
 	}

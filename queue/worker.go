@@ -52,6 +52,13 @@ type unit struct {
 	held    bool      // the lead came from the held set
 	recheck bool      // a routed lead read to see whether a person moved it
 	round   int       // the re-route round to decide in; 0 for a new lead
+	// deadline marks a due deadline check (deadline.go) rather than an event;
+	// exclude and passTeam pass its lead on, and checkAt is when to look again
+	// (zero: the check is done).
+	deadline bool
+	exclude  []int64
+	passTeam string
+	checkAt  time.Time
 
 	res        result
 	log        *LogEntry // the decision to log, when one was made
@@ -109,8 +116,11 @@ func (q *Queue) turn(ctx context.Context, memberID string) turnEnd {
 	if ctx.Err() != nil {
 		return end // killed mid-batch: entries stay pending
 	}
+	q.closeChecks(memberID, units)
 	if err := q.settle(ctx, memberID, units); err != nil {
 		log.Warn("settle batch failed", "error", err)
+	} else if err := q.settleChecks(ctx, memberID, units); err != nil {
+		log.Warn("settle deadline checks failed", "error", err)
 	}
 	if pause.After(end.notBefore) {
 		end.notBefore = pause
@@ -119,7 +129,8 @@ func (q *Queue) turn(ctx context.Context, memberID string) turnEnd {
 }
 
 // take gathers up to one batch of the portal's work: entries abandoned by dead
-// workers, new entries, and held leads whose time has come, merged per lead.
+// workers, new entries, held leads whose time has come and due deadline checks,
+// merged per lead.
 // Entries that concern no lead (ONOFFLINEEVENT) are returned apart. When less than
 // a batch waits and its oldest entry is younger than Config.Gather, take reads
 // nothing and returns when the batch is worth taking: a burst's events arrive over
@@ -166,6 +177,13 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, ti
 			return nil, nil, time.Time{}, fmt.Errorf("read held leads: %w", err)
 		}
 		units = addHeld(units, due)
+	}
+	if room := q.cfg.BatchSize - len(units); room > 0 {
+		due, err := q.dueChecks(ctx, memberID, room)
+		if err != nil {
+			return nil, nil, time.Time{}, err
+		}
+		units = addChecks(units, due)
 	}
 	return units, offline, time.Time{}, nil
 }

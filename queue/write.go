@@ -111,8 +111,9 @@ func (b *batchRun) readWrites(units []*unit, res *bitrix.BatchResult, failed map
 	}
 }
 
-// markWritten stores, in one command, the records that changed (owner written,
-// owner notified), and gives each lead whose owner was written its log line.
+// markWritten stores, in one transaction, the records that changed (owner written,
+// owner notified) and the deadline checks of the owners written, and gives each
+// lead whose owner was written its log line.
 func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
 	var pairs []any
 	var changed []*unit
@@ -133,7 +134,10 @@ func (b *batchRun) markWritten(ctx context.Context, units []*unit) {
 	if len(pairs) == 0 {
 		return
 	}
-	if err := b.q.rdb.HSet(ctx, keyspace.Routed(b.memberID), pairs...).Err(); err != nil {
+	pipe := b.q.rdb.TxPipeline()
+	pipe.HSet(ctx, keyspace.Routed(b.memberID), pairs...)
+	b.scheduleChecks(ctx, pipe, changed)
+	if _, err := pipe.Exec(ctx); err != nil {
 		// The owner is on the portal; without the mark, a retry writes it again.
 		for _, u := range changed {
 			u.res = b.classify(fmt.Errorf("mark lead written: %w", err))
