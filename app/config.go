@@ -41,6 +41,10 @@ type Config struct {
 	// ShutdownTimeout bounds each step of a graceful stop
 	// (LEADROUTER_SHUTDOWN_TIMEOUT, default 20s).
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a stopping instance fails /readyz while it still
+	// serves requests, so that load balancers stop sending it traffic first
+	// (LEADROUTER_DRAIN_DELAY, default 5s; 0 stops at once).
+	DrainDelay time.Duration
 }
 
 // ConfigError names the environment variable that stopped the start.
@@ -62,6 +66,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		OAuthURL:        strings.TrimRight(or(getenv("B24_OAUTH_URL"), "https://oauth.bitrix.info"), "/"),
 		SDKURL:          or(getenv("LEADROUTER_SDK_URL"), handlers.DefaultSDKURL),
 		ShutdownTimeout: 20 * time.Second,
+		DrainDelay:      5 * time.Second,
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return nil, &ConfigError{"LEADROUTER_ADDR", "want host:port or :port, got " + quote(c.Addr)}
@@ -95,6 +100,13 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 			return nil, &ConfigError{"LEADROUTER_SHUTDOWN_TIMEOUT", "want a positive duration such as 20s"}
 		}
 		c.ShutdownTimeout = d
+	}
+	if s := getenv("LEADROUTER_DRAIN_DELAY"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, &ConfigError{"LEADROUTER_DRAIN_DELAY", "want a duration such as 5s, or 0"}
+		}
+		c.DrainDelay = d
 	}
 	return c, nil
 }

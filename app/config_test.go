@@ -39,6 +39,36 @@ func TestLoadConfig(t *testing.T) {
 	if c.ShutdownTimeout != 20*time.Second {
 		t.Errorf("ShutdownTimeout = %v, want 20s", c.ShutdownTimeout)
 	}
+	if c.DrainDelay != 5*time.Second {
+		t.Errorf("DrainDelay = %v, want 5s", c.DrainDelay)
+	}
+}
+
+func TestLoadConfigDrainDelay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want time.Duration
+	}{
+		{"default", "", 5 * time.Second},
+		{"none", "0", 0},
+		{"longer", "30s", 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := validEnv()
+			m["LEADROUTER_DRAIN_DELAY"] = tt.in
+			c, err := LoadConfig(env(m))
+			if err != nil {
+				t.Fatalf("LoadConfig() error = %v", err)
+			}
+			if c.DrainDelay != tt.want {
+				t.Errorf("DrainDelay = %v, want %v", c.DrainDelay, tt.want)
+			}
+		})
+	}
 }
 
 func TestLoadConfigNamesTheVariable(t *testing.T) {
@@ -63,6 +93,10 @@ func TestLoadConfigNamesTheVariable(t *testing.T) {
 		{"bad log level", map[string]string{"LEADROUTER_LOG_LEVEL": "loud"}, "LEADROUTER_LOG_LEVEL"},
 		{"bad shutdown timeout", map[string]string{"LEADROUTER_SHUTDOWN_TIMEOUT": "-1s"},
 			"LEADROUTER_SHUTDOWN_TIMEOUT"},
+		{"negative drain delay", map[string]string{"LEADROUTER_DRAIN_DELAY": "-5s"},
+			"LEADROUTER_DRAIN_DELAY"},
+		{"drain delay without a unit", map[string]string{"LEADROUTER_DRAIN_DELAY": "5"},
+			"LEADROUTER_DRAIN_DELAY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop; a second one ends the process at
+	// once, drain delay or not.
+	context.AfterFunc(ctx, stop)
 
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {

@@ -145,7 +145,8 @@ func startSandbox(ctx context.Context, opts sandboxOptions) (sb *sandbox, err er
 	app.handler = mux
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, opts.Log, ln, app, rdb, 5*time.Second) }()
+	quick := stopping{Timeout: 5 * time.Second} // no load balancer to drain
+	go func() { done <- run(runCtx, opts.Log, ln, app, rdb, quick) }()
 	closers = append(closers, func() error { cancel(); return <-done })
 
 	portal := fake.NewPortal(sampleCompany())
