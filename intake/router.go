@@ -131,21 +131,21 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 func (r *EngineRouter) readFacts(ctx context.Context, memberID string, needs routing.Needs,
 	dir *routing.Directory, lead *routing.Lead) error {
 	var extra []bitrix.Command
-	if filter := clientFilter(lead); needs.ExistingOwner && filter != nil {
-		extra = append(extra, bitrix.Command{ID: "client", Method: "crm.contact.list",
-			Params: map[string]any{"filter": filter, "select": []string{"ID", "ASSIGNED_BY_ID"},
-				"order": map[string]string{"ID": "ASC"}}})
+	if needs.ExistingOwner {
+		extra = queue.ClientCommands("client", *lead)
 	}
-	people, res, err := r.reader().Read(ctx, r.Clients(memberID), memberID, needs, extra...)
+	client := r.Clients(memberID)
+	people, res, err := r.reader().Read(ctx, client, memberID, needs, extra...)
 	if err != nil {
 		return err
 	}
-	var clients []struct {
-		Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
-	}
-	if res != nil && len(extra) > 0 && res.Decode("client", &clients) == nil &&
-		len(clients) > 0 {
-		lead.ExistingOwner = int64(clients[0].Owner)
+	if res != nil && len(extra) > 0 {
+		owners, err := queue.ClientOwners(ctx, client, res,
+			map[string]routing.Lead{"client": *lead})
+		if err != nil {
+			return err
+		}
+		lead.ExistingOwner = owners["client"]
 	}
 	maps.Copy(dir.People, people)
 	return nil
@@ -165,16 +165,6 @@ func (r *EngineRouter) reader() *queue.People {
 
 // DefaultDirectoryTTL is how long an EngineRouter reuses a portal's people.
 const DefaultDirectoryTTL = 30 * time.Second
-
-func clientFilter(lead *routing.Lead) map[string]any {
-	switch {
-	case len(lead.Phones) > 0:
-		return map[string]any{"PHONE": lead.Phones[0]}
-	case len(lead.Emails) > 0:
-		return map[string]any{"EMAIL": lead.Emails[0]}
-	}
-	return nil
-}
 
 // pendingLeadID is the negative stand-in ID a post's lead is decided under before
 // it exists.

@@ -484,3 +484,36 @@ func TestTooManyAttemptsMakeDeadLetter(t *testing.T) {
 		t.Errorf("DeadLetters() = %v, %v; want the post", dead, err)
 	}
 }
+
+// TestReturningClientPostGoesToOwner posts leads of returning clients: one whose
+// phone (in another format) belongs to Carl's company, one whose e-mail belongs to
+// Bob's contact; each lead is born with that owner. A new client goes in turn.
+func TestReturningClientPostGoesToOwner(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	ctx := context.Background()
+	settings, _, err := b.engine.Settings(ctx, b.portal.MemberID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings.ExistingClient = routing.ExistingClient{Enabled: true}
+	if _, err := b.engine.SaveSettings(ctx, b.portal.MemberID(), settings, admin); err != nil {
+		t.Fatal(err)
+	}
+	b.portal.AddCompany(carl, "+44 20 7946 0958", "")
+	b.portal.AddContact(bob, "", "returning@example.com")
+	src := b.source(t, Options{})
+	for _, tc := range []struct {
+		body string
+		want int64
+	}{
+		{`{"name":"Company buyer","phone":"+442079460958"}`, carl},
+		{`{"name":"Returning","email":"Returning@example.com"}`, bob},
+		{`{"name":"New","email":"new@example.com"}`, ann},
+	} {
+		rc := b.settled(t, src, b.accept(t, src, tc.body, "").IntakeID)
+		if rc.State != Created || rc.Owner != tc.want || owner(b.lead(t, rc.LeadID)) != tc.want {
+			t.Errorf("post %s = %+v, want a lead of %d", tc.body, rc, tc.want)
+		}
+	}
+}

@@ -203,8 +203,10 @@ func countBatches(fake *bitrixtest.Server, memberID, method string) int {
 	return n
 }
 
-// TestExistingClientOwner gives a returning client's lead to the owner of their
-// contact, found with one look-up batch.
+// TestExistingClientOwner gives leads of returning clients to the owner of their
+// record: a contact (whatever the phone's format), a company by e-mail, another open
+// lead; a contact wins over a company; a closed lead and the lead itself do not
+// count.
 func TestExistingClientOwner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200})
@@ -212,21 +214,73 @@ func TestExistingClientOwner(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := e.engine.Settings(ctx, p.MemberID())
 	s.ExistingClient = routing.ExistingClient{Enabled: true}
+	// Only web leads are routed: the earlier leads below keep their owners.
+	s.Scope = routing.Scope{Mode: routing.ScopeSources, Sources: []string{"WEB"}}
 	if _, err := e.engine.SaveSettings(ctx, p.MemberID(), s, 1); err != nil {
 		t.Fatal(err)
 	}
-	p.AddContact(4, "+49 30 1234567", "")
-	e.startQueue(t, testConfig("returning"))
-	known := p.AddLead(1, map[string]any{"TITLE": "Returning",
-		"PHONE": []map[string]any{{"VALUE": "+49 30 1234567", "VALUE_TYPE": "WORK"}}})
-	p.AddLead(1, map[string]any{"TITLE": "New client"})
-	waitFor(t, 10*time.Second, "leads routed", func() bool { return unassigned(p) == 0 })
-	if l, _ := p.Lead(known); fmt.Sprint(l["ASSIGNED_BY_ID"]) != "4" {
-		t.Errorf("returning client's lead owner = %v, want 4 (the contact's owner)",
-			l["ASSIGNED_BY_ID"])
+	p.AddContact(4, "+49 (30) 123-4567", "")
+	p.AddCompany(3, "", "buyer@example.com")
+	p.AddContact(2, "", "both@example.com")
+	p.AddCompany(4, "", "both@example.com")
+	p.AddLead(1, map[string]any{"TITLE": "Earlier, open", "ASSIGNED_BY_ID": 4,
+		"SOURCE_ID": "CALL",
+		"PHONE":     []map[string]any{{"VALUE": "+1 555 010 2030", "VALUE_TYPE": "WORK"}}})
+	p.AddLead(1, map[string]any{"TITLE": "Earlier, lost", "ASSIGNED_BY_ID": 2,
+		"SOURCE_ID": "CALL", "STATUS_ID": "JUNK",
+		"EMAIL": []map[string]any{{"VALUE": "gone@example.com", "VALUE_TYPE": "WORK"}}})
+	q, _ := e.startQueue(t, testConfig("returning"))
+	phone := func(v string) map[string]any {
+		return map[string]any{"PHONE": []map[string]any{{"VALUE": v, "VALUE_TYPE": "WORK"}}}
 	}
-	if n := countBatches(e.fake, p.MemberID(), "crm.contact.list"); n < 1 {
-		t.Errorf("contact look-up batches = %d, want at least 1", n)
+	email := func(v string) map[string]any {
+		return map[string]any{"EMAIL": []map[string]any{{"VALUE": v, "VALUE_TYPE": "WORK"}}}
+	}
+	tests := []struct {
+		name   string
+		fields map[string]any
+		want   string // the owner, or "" for anyone of the team in turn
+	}{
+		{"contact by phone in another format", phone("+4930 1234567"), "4"},
+		{"company by e-mail", email("Buyer@example.com"), "3"},
+		{"contact before company", email("both@example.com"), "2"},
+		{"open lead", phone("15550102030"), "4"},
+		{"closed lead does not count", email("gone@example.com"), ""},
+		{"new client", nil, ""},
+	}
+	ids := make([]int, len(tests))
+	for i, tt := range tests {
+		f := map[string]any{"TITLE": tt.name, "SOURCE_ID": "WEB"}
+		for k, v := range tt.fields {
+			f[k] = v
+		}
+		ids[i] = p.AddLead(1, f)
+	}
+	waitFor(t, 10*time.Second, "leads routed", func() bool {
+		for _, id := range ids {
+			if owner(p, id) == "1" {
+				return false
+			}
+		}
+		return true
+	})
+	for i, tt := range tests {
+		got := owner(p, ids[i])
+		hist, err := q.LeadHistory(ctx, p.MemberID(), int64(ids[i]))
+		if err != nil || len(hist) != 1 {
+			t.Fatalf("%s: history = %+v, %v; want one decision", tt.name, hist, err)
+		}
+		returning := strings.Contains(hist[0].Reason, "owner of the existing client")
+		switch {
+		case tt.want != "" && (got != tt.want || !returning):
+			t.Errorf("%s: owner = %s (%s), want %s as the client's owner", tt.name, got,
+				hist[0].Reason, tt.want)
+		case tt.want == "" && returning:
+			t.Errorf("%s: owner = %s (%s), want a rep in turn", tt.name, got, hist[0].Reason)
+		}
+	}
+	if n := countBatches(e.fake, p.MemberID(), "crm.duplicate.findbycomm"); n < 1 {
+		t.Errorf("look-up batches = %d, want at least 1", n)
 	}
 }
 

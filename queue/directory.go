@@ -197,42 +197,35 @@ func absentUntil(res *bitrix.BatchResult, id int64) time.Time {
 }
 
 // existingOwners fills ExistingOwner of leads with a phone or e-mail, when the
-// settings give returning clients to their owner: one contact look-up per lead, all
-// in one batch.
+// settings give returning clients to their owner (clients.go): one batch of
+// look-ups for every lead, and one more for the owners when any matched.
 func (b *batchRun) existingOwners(ctx context.Context, leads map[int64]routing.Lead) error {
 	if !b.settings.Needs().ExistingOwner {
 		return nil
 	}
 	var cmds []bitrix.Command
+	looked := map[string]routing.Lead{}
 	for id, l := range leads {
-		filter := map[string]any{}
-		switch {
-		case len(l.Phones) > 0:
-			filter["PHONE"] = l.Phones[0]
-		case len(l.Emails) > 0:
-			filter["EMAIL"] = l.Emails[0]
-		default:
-			continue
+		if c := ClientCommands("c"+itoa(id), l); len(c) > 0 {
+			cmds = append(cmds, c...)
+			looked["c"+itoa(id)] = l
 		}
-		cmds = append(cmds, bitrix.Command{ID: "c" + itoa(id), Method: "crm.contact.list",
-			Params: map[string]any{"filter": filter, "select": []string{"ID", "ASSIGNED_BY_ID"},
-				"order": map[string]string{"ID": "ASC"}}})
 	}
 	if len(cmds) == 0 {
 		return nil
 	}
-	res, err := b.client.BatchAll(ctx, cmds, false)
+	found, err := b.client.BatchAll(ctx, cmds, false)
 	if err != nil {
 		return fmt.Errorf("look up existing clients: %w", err)
 	}
-	for id, l := range leads {
-		var rows []struct {
-			Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
-		}
-		if res.Decode("c"+itoa(id), &rows) == nil && len(rows) > 0 {
-			l.ExistingOwner = int64(rows[0].Owner)
-			leads[id] = l
-		}
+	owners, err := ClientOwners(ctx, b.client, found, looked)
+	if err != nil {
+		return err
+	}
+	for key, owner := range owners {
+		l := looked[key]
+		l.ExistingOwner = owner
+		leads[l.ID] = l
 	}
 	return nil
 }
