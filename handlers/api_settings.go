@@ -212,7 +212,8 @@ var fieldKeys = map[string]string{
 	"user_id": "members.person", "kind": "target.label", "team": "diff.team_label",
 	"user": "members.person", "field": "rules.field", "op": "rules.op", "value": "rules.value",
 	"values": "rules.value", "sources": "scope.sources", "users": "scope.pick_users",
-	"days": "schedule.days",
+	"days": "schedule.days", "deadline": "teams.deadline", "minutes": "teams.deadline_minutes",
+	"max_passes": "teams.deadline_max_passes",
 }
 
 func (l labeler) label(path string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -80,7 +81,7 @@ func (s *Settings) postSimulate(c *gin.Context) error {
 // trialLeads returns the typed-in leads, or the portal's latest ones.
 func (s *Settings) trialLeads(c *gin.Context, req simulateRequest) ([]routing.Lead, error) {
 	if req.Recent > 0 {
-		return s.recentLeads(c, min(req.Recent, 50))
+		return s.recentLeads(c, min(req.Recent, maxRecentLeads))
 	}
 	if len(req.Leads) == 0 {
 		return nil, Errorf(http.StatusBadRequest, "no_leads", "Add at least one lead to try.")
@@ -107,22 +108,42 @@ func (s *Settings) trialLeads(c *gin.Context, req simulateRequest) ([]routing.Le
 	return leads, nil
 }
 
-// recentLeads reads the portal's latest leads with one REST call.
+// maxRecentLeads is how many of the portal's latest leads a trial takes at most:
+// ten pages of crm.lead.list, read in one batch.
+const maxRecentLeads = 500
+
+// recentLeads reads the portal's latest n leads, newest first, with one REST call.
 func (s *Settings) recentLeads(c *gin.Context, n int) ([]routing.Lead, error) {
 	sess := session(c)
-	var rows []map[string]json.RawMessage
-	err := s.cfg.Portals.Client(sess.MemberID).Call(c.Request.Context(), "crm.lead.list",
-		map[string]any{"order": map[string]string{"ID": "DESC"},
-			"select": []string{"*", "UF_*", "PHONE", "EMAIL"}, "start": -1}, &rows)
+	const page = 50
+	var cmds []bitrix.Command
+	for start := 0; start < n; start += page {
+		cmds = append(cmds, bitrix.Command{ID: "p" + strconv.Itoa(start/page),
+			Method: "crm.lead.list", Params: map[string]any{
+				"order":  map[string]string{"ID": "DESC"},
+				"select": []string{"*", "UF_*", "PHONE", "EMAIL"}, "start": start}})
+	}
+	res, err := s.cfg.Portals.Client(sess.MemberID).BatchAll(c.Request.Context(), cmds, false)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) > n {
-		rows = rows[:n]
-	}
-	leads := make([]routing.Lead, 0, len(rows))
-	for _, r := range rows {
-		leads = append(leads, leadFromRow(r))
+	leads := make([]routing.Lead, 0, n)
+	seen := map[int64]bool{}
+	for _, cmd := range cmds {
+		var rows []map[string]json.RawMessage
+		if err := res.Decode(cmd.ID, &rows); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			// A lead created between two pages shifts them: skip the repeat.
+			if l := leadFromRow(r); !seen[l.ID] && len(leads) < n {
+				seen[l.ID] = true
+				leads = append(leads, l)
+			}
+		}
+		if len(rows) < page {
+			break
+		}
 	}
 	return leads, nil
 }

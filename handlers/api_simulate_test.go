@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,57 @@ func TestTrialKnowsAvailability(t *testing.T) {
 			if !strings.Contains(l.Reason, want) {
 				t.Errorf("lead %d reason = %q, want it to say %q", i, l.Reason, want)
 			}
+		}
+	}
+}
+
+// TestTrialOfLatestLeads tries the portal's latest leads: up to 500 of them, newest
+// first, each once, read in one REST request however many.
+func TestTrialOfLatestLeads(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	p := s.newPortal("en")
+	const created = 130
+	var ids []int64
+	for i := range created {
+		ids = append(ids, int64(p.AddLead(anna.ID, map[string]any{"TITLE": "Lead " +
+			strconv.Itoa(i), "ASSIGNED_BY_ID": anna.ID})))
+	}
+	s.install(p)
+	token := s.session(p, anna.ID)
+	// The first trial also reads what later ones find cached; the second, of one
+	// lead, sets what a trial costs.
+	baseline := int64(-1)
+	for i, tc := range []struct{ recent, want int }{{1, 1}, {1, 1}, {500, created}, {60, 60},
+		{5000, created}} {
+		var report struct {
+			Leads []struct {
+				LeadID int64 `json:"lead_id"`
+			} `json:"leads"`
+		}
+		before := p.RequestCount()
+		body := map[string]any{"settings": salesTeam(), "recent": tc.recent}
+		if code := s.call(token, "POST", "/api/simulate", body, &report); code != 200 {
+			t.Fatalf("POST /api/simulate recent %d = %d", tc.recent, code)
+		}
+		if len(report.Leads) != tc.want {
+			t.Fatalf("trial of the latest %d leads took %d, want %d", tc.recent,
+				len(report.Leads), tc.want)
+		}
+		for i, l := range report.Leads {
+			if want := ids[created-1-i]; l.LeadID != want {
+				t.Fatalf("trial lead %d = %d, want %d (newest first, each once)", i, l.LeadID,
+					want)
+			}
+		}
+		// Whatever else the trial reads, its leads take one request however many.
+		n := p.RequestCount() - before
+		if i == 1 {
+			baseline = n
+		}
+		if i > 0 && n != baseline {
+			t.Errorf("trial of %d leads cost %d REST requests, want %d as for one lead",
+				tc.recent, n, baseline)
 		}
 	}
 }

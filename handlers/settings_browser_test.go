@@ -370,6 +370,8 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.textIn(`tr[data-user="2"] .lr-member-name`, "Boris Petrov")
 	b.typeIn(`[data-path="teams[0].name"]`, "Inbound")
 	b.typeIn(`[data-path="teams[0].members[1].weight"]`, "500")
+	b.clickIn(`[data-path="teams[0].deadline"]`)
+	b.typeIn(`[data-path="teams[0].deadline.minutes"]`, "15")
 	b.shot("teams")
 
 	// Rules: web leads go to the team.
@@ -422,6 +424,11 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 		return true
 	})
 	token := s.session(p, anna.ID)
+	var saved struct{ Settings routing.Settings }
+	s.call(token, "GET", "/api/settings", nil, &saved)
+	if dl := saved.Settings.Teams[0].Deadline; dl == nil || dl.Minutes != 15 || dl.MaxPasses != 0 {
+		t.Errorf("saved deadline = %+v, want 15 minutes and no limit of passes", dl)
+	}
 	waitFor(t, "leads counted", func() bool {
 		var ov struct{ Totals struct{ Today int } }
 		s.call(token, "GET", "/api/overview", nil, &ov)

@@ -573,6 +573,10 @@
       checkbox(p + ".schedule", !!team.schedule, t("teams.has_schedule"), function (v) {
         team.schedule = v ? { days: [1, 2, 3, 4, 5], from: "09:00", to: "18:00" } : undefined;
         rerender();
+      }),
+      checkbox(p + ".deadline", !!team.deadline, t("teams.deadline"), function (v) {
+        team.deadline = v ? { minutes: 30 } : undefined;
+        rerender();
       })));
     if (team.strategy === "least_loaded") {
       // How many leads in a row one person may get while catching up with the others.
@@ -580,6 +584,19 @@
         labelled(t("teams.max_streak"), numberInput(p + ".max_streak", team.max_streak, function (v) {
           team.max_streak = v || undefined;
         }, t("teams.max_streak")), p + ".max_streak")));
+    }
+    if (team.deadline) {
+      // A lead whose owner has not changed its status in time goes to the next person
+      // of the team; an empty number of passes means until everyone had it once.
+      box.appendChild(h("div", { class: "lr-row" },
+        labelled(t("teams.deadline_minutes"),
+          numberInput(p + ".deadline.minutes", team.deadline.minutes, function (v) {
+            team.deadline.minutes = v;
+          }, t("teams.deadline_minutes")), p + ".deadline.minutes"),
+        labelled(t("teams.deadline_max_passes"),
+          numberInput(p + ".deadline.max_passes", team.deadline.max_passes, function (v) {
+            team.deadline.max_passes = v || undefined;
+          }, t("teams.deadline_max_passes")), p + ".deadline.max_passes")));
     }
     append(box, fieldError(p + ".break_counts"));
     if (team.schedule) {
@@ -989,7 +1006,7 @@
         onclick: function () { trial.leads.push({ TITLE: "", SOURCE_ID: "", OPPORTUNITY: "", PHONE: "" }); renderTry(root); fit(); } }),
       h("span", { class: "lr-spacer" }),
       h("button", { class: "lr-btn", type: "button", id: "lr-try-recent", text: t("try.recent"),
-        onclick: function () { runTrial(root, { recent: 50 }); } }),
+        onclick: function () { runTrial(root, { recent: 500 }); } }),
       h("button", { class: "lr-btn lr-btn-primary", type: "button", id: "lr-try-run", text: t("try.run"),
         onclick: function () {
           var leads = trial.leads.filter(function (l) { return l.TITLE || l.SOURCE_ID || l.OPPORTUNITY || l.PHONE; });
