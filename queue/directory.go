@@ -206,6 +206,9 @@ func (b *batchRun) existingOwners(ctx context.Context, leads map[int64]routing.L
 	var cmds []bitrix.Command
 	looked := map[string]routing.Lead{}
 	for id, l := range leads {
+		if l.PassTeam != "" {
+			continue // a lead passed on stays in its team
+		}
 		if c := ClientCommands("c"+itoa(id), l); len(c) > 0 {
 			cmds = append(cmds, c...)
 			looked["c"+itoa(id)] = l
