@@ -380,6 +380,8 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.typeIn(`[data-path="rules[0].name"]`, "Web")
 	b.chooseIn(`[data-path="rules[0].conditions[0].value"]`, "WEB")
 	b.chooseIn(`[data-path="default"]`, "team:"+teamID(b))
+	// Leads moved back to the first status of the portal (NEW) are routed again.
+	b.clickIn(`div[data-path="reroute.statuses"] label:first-child input`)
 
 	// A second rule, dragged above the first: the order is the order of checking.
 	b.clickIn("#lr-add-rule")
@@ -428,6 +430,9 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	s.call(token, "GET", "/api/settings", nil, &saved)
 	if dl := saved.Settings.Teams[0].Deadline; dl == nil || dl.Minutes != 15 || dl.MaxPasses != 0 {
 		t.Errorf("saved deadline = %+v, want 15 minutes and no limit of passes", dl)
+	}
+	if again := saved.Settings.Reroute.Statuses; len(again) != 1 || again[0] != "NEW" {
+		t.Errorf("saved statuses that route a lead again = %v, want [NEW]", again)
 	}
 	waitFor(t, "leads counted", func() bool {
 		var ov struct{ Totals struct{ Today int } }

@@ -843,6 +843,20 @@
         }) : null));
       append(card, fieldError("scope.users"));
     }
+    s.reroute = s.reroute || {};
+    var again = s.reroute.statuses || [];
+    card.appendChild(h("p", { class: "lr-hint", text: t("scope.reroute") }));
+    card.appendChild(h("div", { class: "lr-row", "data-path": "reroute.statuses" },
+      (state.catalog.statuses || []).map(function (st) {
+        return checkbox("reroute.statuses", again.indexOf(st.id) >= 0, st.name, function (v) {
+          var list = (s.reroute.statuses || []).filter(function (x) { return x !== st.id; });
+          if (v) {
+            list.push(st.id);
+          }
+          s.reroute.statuses = list;
+        });
+      })));
+    append(card, fieldError("reroute.statuses"));
     return card;
   }
 
