@@ -268,6 +268,7 @@ func TestDeadlineCheckRunsOnce(t *testing.T) {
 		id := r.route(t)
 		kill()
 		r.clock.jump(61 * time.Second)
+		before := len(r.p.Deliveries())
 		dying := queue.New(r.e.rdb, r.e.engine, r.e.store, r.e.log, r.cfg)
 		n, err := dying.TurnUnsettled(context.Background(), r.p.MemberID())
 		if err != nil || n != 1 {
@@ -275,7 +276,11 @@ func TestDeadlineCheckRunsOnce(t *testing.T) {
 		}
 		r.cfg.Consumer = "deadline-crash-2"
 		r.e.startQueue(t, r.cfg)
-		r.e.settler(t, r.p)("restart", 1, func() {})
+		ps := []*bitrixtest.Portal{r.p}
+		waitFor(t, 10*time.Second, "echo of the pass settled", func() bool {
+			return len(r.p.Deliveries()) > before && depth(t, r.e, ps) == 0 &&
+				pendingCount(t, r.e, ps) == 0
+		})
 		if got := ownerID(t, r.p, id); got != 3 {
 			t.Errorf("owner = %d, want rep 3", got)
 		}
