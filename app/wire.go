@@ -86,6 +86,7 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 			return p.Lang
 		}}
 	svc := intake.New(rdb, func(m string) intake.Caller { return clients(m) }, router, cfg.Intake, log)
+	life.OnUninstall(svc.Forget)
 	sources := intake.NewStore(rdb)
 	a := &application{log: log, rdb: rdb, store: store, life: life, engine: engine, queue: q,
 		intake: svc, sources: sources}

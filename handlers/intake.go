@@ -81,8 +81,11 @@ func (h *Intake) post(c *gin.Context) error {
 	ctx := c.Request.Context()
 	rc, err := h.Service.Accept(ctx, src, post, c.GetHeader(IdempotencyKeyHeader))
 	var fe intake.FieldErrors
-	if errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &fe):
 		return h.refuse("invalid", invalidLead(fe))
+	case errors.Is(err, intake.ErrPortalGone):
+		return h.refuse("portal_gone", portalGone())
 	}
 	if err != nil {
 		return err
@@ -124,10 +127,15 @@ func (h *Intake) portalLive(c *gin.Context, src *intake.Source) error {
 	}
 	p, err := h.Portals.Portal(c.Request.Context(), src.MemberID)
 	if errors.Is(err, oauth.ErrUnknownPortal) || err == nil && p.Status == oauth.StatusDeleted {
-		return h.refuse("portal_gone", Errorf(http.StatusGone, "portal_gone",
-			"The Bitrix24 portal of this intake URL no longer uses LeadRouter."))
+		return h.refuse("portal_gone", portalGone())
 	}
 	return err
+}
+
+// portalGone is the answer to a post whose portal uninstalled LeadRouter.
+func portalGone() error {
+	return Errorf(http.StatusGone, "portal_gone",
+		"The Bitrix24 portal of this intake URL no longer uses LeadRouter.")
 }
 
 // limit counts the post against its source's rate limit.

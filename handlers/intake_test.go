@@ -34,6 +34,7 @@ type intakeStack struct {
 	portal  *bitrixtest.Portal
 	fake    *bitrixtest.Server
 	sources *intake.Store
+	service *intake.Service
 	url     string
 	queue   *queue.Queue // nil without the pipeline
 	members *oauth.Store
@@ -95,7 +96,7 @@ func buildIntakeStack(t *testing.T, wait time.Duration, pipeline bool) *intakeSt
 		Wait: wait}).Register(r)
 	ts := httptest.NewServer(r)
 	t.Cleanup(ts.Close)
-	s := &intakeStack{portal: portal, fake: fake, sources: sources, url: ts.URL,
+	s := &intakeStack{portal: portal, fake: fake, sources: sources, service: svc, url: ts.URL,
 		members: members}
 	if pipeline {
 		s.queue = queue.New(rdb, engine, members, log, queue.Config{Poll: 10 * time.Millisecond,
@@ -398,5 +399,28 @@ func TestIntakeRefusesPostsForUninstalledPortal(t *testing.T) {
 		map[string]string{handlers.IntakeSecretHeader: secret})
 	if r.Status != http.StatusGone || r.Body["error"] != "portal_gone" {
 		t.Errorf("post for an uninstalled portal: %d %v, want 410 portal_gone", r.Status, r.Body)
+	}
+}
+
+func TestIntakeRefusesPostStoredAfterUninstall(t *testing.T) {
+	t.Parallel()
+	s := newIntakeStack(t, 0)
+	target, secret := s.source(t, intake.Options{})
+	// Without Portals the handler does not look at the portal first: the post
+	// reaches the store, which refuses it there.
+	r := gin.New()
+	(&handlers.Intake{Sources: s.sources, Service: s.service,
+		Log: slog.New(slog.DiscardHandler)}).Register(r)
+	ts := httptest.NewServer(r)
+	t.Cleanup(ts.Close)
+	if err := s.members.Uninstall(context.Background(), s.portal.MemberID()); err != nil {
+		t.Fatal(err)
+	}
+	target = ts.URL + strings.TrimPrefix(target, s.url)
+	reply := intakePost(t, target, "application/json", []byte(`{"name":"Anna"}`),
+		map[string]string{handlers.IntakeSecretHeader: secret})
+	if reply.Status != http.StatusGone || reply.Body["error"] != "portal_gone" {
+		t.Errorf("post stored after an uninstall: %d %v, want 410 portal_gone",
+			reply.Status, reply.Body)
 	}
 }

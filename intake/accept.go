@@ -43,6 +43,10 @@ type Receipt struct {
 // current minute.
 var ErrRateLimited = errors.New("intake source rate limit reached")
 
+// ErrPortalGone is returned by Accept when the source's portal has uninstalled
+// LeadRouter: the post is not stored.
+var ErrPortalGone = errors.New("intake portal uninstalled")
+
 // ErrUnknownPost is returned by Status for an intake ID the source never accepted
 // (or one whose record has expired).
 var ErrUnknownPost = errors.New("unknown intake post")
@@ -69,13 +73,21 @@ func (s *Service) Allow(ctx context.Context, src *Source) (time.Duration, error)
 	return 0, nil
 }
 
-// acceptScript stores a post once per idempotency key.
+// acceptScript stores a post once per idempotency key, while the portal has
+// LeadRouter installed. The portal's record is read in the same script, so that no
+// post is stored once an uninstall has marked it deleted.
 //
 // KEYS[1] idempotency key, KEYS[2] the new post's record, KEYS[3] the portal's
-// intake stream. ARGV[1] the new intake ID, ARGV[2] the idempotency window in
-// milliseconds, ARGV[3..] the record's field/value pairs.
-// Returns {1, intake ID} for a stored post, {0, earlier intake ID} for a repeat.
+// intake stream, KEYS[4] the portal's record (keyspace.Portal). ARGV[1] the new
+// intake ID, ARGV[2] the idempotency window in milliseconds, ARGV[3..] the record's
+// field/value pairs.
+// Returns {1, intake ID} for a stored post, {0, earlier intake ID} for a repeat,
+// {-1, ""} when the portal is uninstalled or unknown.
 var acceptScript = redis.NewScript(`
+local status = redis.call('HGET', KEYS[4], 'status')
+if not status or status == 'deleted' then
+	return {-1, ''}
+end
 local earlier = redis.call('GET', KEYS[1])
 if earlier then
 	return {0, earlier}
@@ -91,7 +103,8 @@ return {1, ARGV[1]}
 // idempotency key (clientKey, or the post's own idempotency_key field), or without
 // a key the same lead — is not stored again: the receipt of the earlier post comes
 // back with Duplicate set. The returned receipt is Pending for a new post. A post
-// naming the responsible person gets FieldErrors unless src allows it.
+// naming the responsible person gets FieldErrors unless src allows it, and a post
+// for a portal that uninstalled LeadRouter gets ErrPortalGone.
 func (s *Service) Accept(ctx context.Context, src *Source, post *Post,
 	clientKey string) (*Receipt, error) {
 	if post.Lead.Responsible != 0 && !src.Options.AllowResponsible {
@@ -121,6 +134,7 @@ func (s *Service) Accept(ctx context.Context, src *Source, post *Post,
 		keyspace.IntakeIdempotency(src.MemberID, src.ID, idem),
 		keyspace.IntakeRecord(src.MemberID, intakeID),
 		keyspace.IntakeStream(src.MemberID),
+		keyspace.Portal(src.MemberID),
 	}
 	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
@@ -128,7 +142,10 @@ func (s *Service) Accept(ctx context.Context, src *Source, post *Post,
 	}
 	stored, _ := res[0].(int64)
 	rc := &Receipt{IntakeID: intakeID, State: Pending}
-	if stored == 0 {
+	switch stored {
+	case -1:
+		return nil, fmt.Errorf("store intake post of source %s: %w", src.ID, ErrPortalGone)
+	case 0:
 		id, _ := res[1].(string)
 		if rc, err = s.Status(ctx, src, id); err != nil {
 			return nil, err

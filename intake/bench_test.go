@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadrouter/leadrouter/internal/redistest"
+	"github.com/leadrouter/leadrouter/keyspace"
 )
 
 // BenchmarkAccept measures what an intake post costs before it is answered:
@@ -19,6 +20,9 @@ import (
 func BenchmarkAccept(b *testing.B) {
 	ctx := context.Background()
 	rdb := redistest.New(b)
+	if err := rdb.HSet(ctx, keyspace.Portal("bench-portal"), "status", "active").Err(); err != nil {
+		b.Fatal(err)
+	}
 	store := NewStore(rdb)
 	src, _, err := store.Create(ctx, "bench-portal", "Landing", Options{RatePerMinute: 10000})
 	if err != nil {

@@ -43,6 +43,13 @@
 // header or idempotency_key field, else by the lead itself) and returns the first
 // post's receipt. Service.Allow is the per-source rate limit.
 //
+// A portal that uninstalls LeadRouter gets no more posts: Accept refuses them with
+// ErrPortalGone, in the script that would store them. Service.Forget is the
+// uninstall hook; when the portal's data is deleted it removes the global keys that
+// name the portal (its sources' entries and its place in the workers' index), so
+// its intake URLs are gone; when the data is kept, the URLs work again after a
+// reinstall and the posts accepted before it are created then.
+//
 // # Creating leads
 //
 // Service's workers read every portal's intake stream through one consumer group

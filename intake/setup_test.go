@@ -38,9 +38,14 @@ type bundle struct {
 	portal *bitrixtest.Portal
 	store  *Store
 	svc    *Service
-	engine *routing.Engine
-	logs   *syncBuffer
+	// members keeps the portal's record and tokens, installed with appToken.
+	members *oauth.Store
+	engine  *routing.Engine
+	logs    *syncBuffer
 }
+
+// appToken is the application token the test portal was installed with.
+const appToken = "intake-test-application-token"
 
 // setup starts everything on a Redis of redistest.New; start=false leaves the
 // workers stopped.
@@ -65,17 +70,8 @@ func setupOn(t *testing.T, rdb redis.UniversalClient, start bool) *bundle {
 	}})
 	members := oauth.NewStore(b.rdb, oauth.Config{ClientID: b.srv.ClientID(),
 		ClientSecret: b.srv.ClientSecret(), OAuthURL: b.srv.OAuthURL()}, log)
-	tok := b.portal.Tokens(admin)
-	_, err := members.SaveInstall(ctx, oauth.Install{
-		MemberID: b.portal.MemberID(), Domain: b.portal.Domain(),
-		ClientEndpoint: b.portal.ClientEndpoint(), ServerEndpoint: b.srv.OAuthURL() + "/rest/",
-		Scope: "crm,user,im,timeman", InstalledBy: admin, Installed: true,
-		Tokens: oauth.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
-			Expiry: tok.Expires, UserID: admin},
-	})
-	if err != nil {
-		t.Fatalf("SaveInstall() error = %v", err)
-	}
+	b.members = members
+	b.install(t)
 	engine := routing.NewEngine(b.rdb, log)
 	b.engine = engine
 	settings := &routing.Settings{
@@ -114,6 +110,24 @@ func setupOn(t *testing.T, rdb redis.UniversalClient, start bool) *bundle {
 		b.checkLogs(t)
 	})
 	return b
+}
+
+// install records the test portal as installed, with appToken and a fresh token
+// pair of the administrator.
+func (b *bundle) install(t *testing.T) {
+	t.Helper()
+	tok := b.portal.Tokens(admin)
+	_, err := b.members.SaveInstall(context.Background(), oauth.Install{
+		MemberID: b.portal.MemberID(), Domain: b.portal.Domain(),
+		ClientEndpoint: b.portal.ClientEndpoint(), ServerEndpoint: b.srv.OAuthURL() + "/rest/",
+		Scope: "crm,user,im,timeman", InstalledBy: admin, Installed: true,
+		ApplicationToken: appToken,
+		Tokens: oauth.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+			Expiry: tok.Expires, UserID: admin},
+	})
+	if err != nil {
+		t.Fatalf("SaveInstall() error = %v", err)
+	}
 }
 
 // source creates an intake source of the test portal.

@@ -174,8 +174,8 @@ func SettingsReaders(memberID string) string { return tagged(memberID) + "settin
 
 // IntakeSourcePortal is a string holding the member_id of the intake source
 // sourceID, because an intake URL names no portal. Written by intake.Store on
-// create; read on every intake post; deleted on revoke. No TTL; one left behind by
-// a portal whose keys were removed leads nowhere.
+// create; read on every intake post; deleted on revoke and by intake's uninstall
+// hook when the portal's data is removed. No TTL.
 func IntakeSourcePortal(sourceID string) string { return "lr:intake:source:" + sourceID }
 
 // IntakeSource is a hash holding one intake source of the portal: name, CRM
@@ -190,7 +190,9 @@ func IntakeSource(memberID, sourceID string) string {
 func IntakeSources(memberID string) string { return tagged(memberID) + "intake:sources" }
 
 // IntakePortals is a set of the member_ids whose intake stream may hold work.
-// Written by the intake post script; read by the intake workers. No TTL.
+// Written by the intake post script; read by the intake workers; the portal is
+// removed by the workers when its stream is empty and by intake's uninstall hook
+// when its data is removed. No TTL.
 func IntakePortals() string { return "lr:intake:portals" }
 
 // IntakeStream is a stream of accepted intake posts of the portal (field "id", the
