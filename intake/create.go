@@ -354,7 +354,8 @@ func (s *Service) failed(ctx context.Context, memberID, entryID, intakeID string
 	}
 	problem := deadProblem(err, attempts)
 	p := s.rdb.TxPipeline()
-	p.HSet(ctx, key, "state", string(Failed), "problem", problem, "lease", 0)
+	p.HSet(ctx, key, "state", string(Failed), "problem", problem, "lease", 0,
+		"failed_at", s.now().UnixMilli())
 	p.LPush(ctx, keyspace.IntakeDead(memberID), intakeID)
 	if _, xerr := p.Exec(ctx); xerr != nil {
 		s.log.Warn("mark intake post dead", "member_id", memberID, "error", xerr)

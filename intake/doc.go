@@ -20,7 +20,7 @@
 //	Revoke(ctx, memberID, id) error                             // the URL answers 404
 //
 // Create and Update return *ValidationError with a message per field ("name",
-// "crm_source", "rate_per_minute", "idempotency_window"), ready for a 400 answer.
+// "crm_source", "rate_per_minute", "idempotency_window"), ready for a 422 answer.
 // Source marshals to JSON as the page shows it: id, name, options (crm_source,
 // allow_responsible, rate_per_minute, idempotency_window in nanoseconds),
 // created_at, rotated_at. The URL to show is the app's public URL + Source.Path().
@@ -64,10 +64,10 @@
 // ONCRMLEADADD as already routed. Failures the portal may get over (rate limits,
 // outages, expired tokens) are retried with growing waits; a post abandoned by a
 // crashed worker is claimed by another; a refusal of the lead itself, or too many
-// attempts, makes the post a dead letter. The settings page may list a portal's
-// dead posts with Service.DeadLetters (receipts with the problem) and send one
-// again with Service.Retry. The person's details are removed from Redis once the
-// lead exists.
+// attempts, makes the post a dead letter. The settings page lists a portal's dead
+// posts with Service.DeadLetters (source, problem and time, nothing of the person)
+// and sends them again with Service.Retry and Service.RetryAll. The person's
+// details are removed from Redis once the lead exists.
 //
 // EngineRouter is the Router of a deployment. It decides with routing.Engine under
 // a negative stand-in lead ID derived from the intake ID (the lead has no ID yet),

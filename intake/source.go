@@ -26,8 +26,13 @@ const (
 	DefaultCRMSource         = "WEB"
 	DefaultRatePerMinute     = 60
 	DefaultIdempotencyWindow = 10 * time.Minute
-	maxRatePerMinute         = 10000
 	maxSourceName            = 100
+)
+
+// Bounds of a source's options: Create and Update refuse values beyond them.
+const (
+	MaxRatePerMinute     = 10000
+	MaxIdempotencyWindow = 7 * 24 * time.Hour
 )
 
 var (
@@ -123,13 +128,13 @@ func normalize(name string, opts Options) (string, Options, error) {
 	switch {
 	case opts.RatePerMinute == 0:
 		opts.RatePerMinute = DefaultRatePerMinute
-	case opts.RatePerMinute < 0 || opts.RatePerMinute > maxRatePerMinute:
-		fields["rate_per_minute"] = fmt.Sprintf("between 1 and %d", maxRatePerMinute)
+	case opts.RatePerMinute < 0 || opts.RatePerMinute > MaxRatePerMinute:
+		fields["rate_per_minute"] = fmt.Sprintf("between 1 and %d", MaxRatePerMinute)
 	}
 	switch {
 	case opts.IdempotencyWindow == 0:
 		opts.IdempotencyWindow = DefaultIdempotencyWindow
-	case opts.IdempotencyWindow < time.Second || opts.IdempotencyWindow > 7*24*time.Hour:
+	case opts.IdempotencyWindow < time.Second || opts.IdempotencyWindow > MaxIdempotencyWindow:
 		fields["idempotency_window"] = "between one second and seven days"
 	}
 	if len(fields) > 0 {

@@ -267,24 +267,76 @@ func (s *Service) backoff(n int) time.Duration {
 	return min(d, s.cfg.BackoffMax)
 }
 
-// DeadLetters returns the receipts of the portal's posts whose lead could not be
-// created, newest first.
-func (s *Service) DeadLetters(ctx context.Context, memberID string) ([]*Receipt, error) {
-	ids, err := s.rdb.LRange(ctx, keyspace.IntakeDead(memberID), 0, -1).Result()
+// DeadLetter is a post whose lead could not be created, as the settings page lists
+// it: where it came from, why and when it failed, and nothing about the person.
+type DeadLetter struct {
+	IntakeID   string
+	SourceID   string
+	SourceName string
+	// Problem says why the lead was not created, as the post's status does.
+	Problem string
+	// At is when the post became a dead letter (when it was accepted, for posts
+	// that died before this was recorded).
+	At time.Time
+}
+
+// deadFields are the fields of a post's record that DeadLetters reads; the lead
+// itself stays where it is.
+var deadFields = []string{"source", "source_name", "problem", "failed_at", "accepted_at"}
+
+// DeadLetters returns the portal's newest dead posts, at most limit of them (all
+// when limit is not positive), and how many there are in all.
+func (s *Service) DeadLetters(ctx context.Context, memberID string,
+	limit int) ([]DeadLetter, int, error) {
+	key, stop := keyspace.IntakeDead(memberID), int64(limit)-1
+	if limit <= 0 {
+		stop = -1
+	}
+	var total *redis.IntCmd
+	var ids *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		total = p.LLen(ctx, key)
+		ids = p.LRange(ctx, key, 0, stop)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list intake dead letters of portal %s: %w", memberID, err)
+		return nil, 0, fmt.Errorf("list intake dead letters of portal %s: %w", memberID, err)
 	}
-	out := make([]*Receipt, 0, len(ids))
-	for _, id := range ids {
-		h, err := s.rdb.HGetAll(ctx, keyspace.IntakeRecord(memberID, id)).Result()
-		if err != nil {
-			return nil, fmt.Errorf("read intake post %s: %w", id, err)
+	records := make([]*redis.SliceCmd, len(ids.Val()))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids.Val() {
+			records[i] = p.HMGet(ctx, keyspace.IntakeRecord(memberID, id), deadFields...)
 		}
-		if len(h) > 0 {
-			out = append(out, receipt(id, h))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read intake dead letters of portal %s: %w", memberID, err)
+	}
+	out := make([]DeadLetter, 0, len(records))
+	for i, rec := range records {
+		if d, ok := deadLetter(ids.Val()[i], rec.Val()); ok {
+			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out, int(total.Val()), nil
+}
+
+// deadLetter reads the deadFields of a post's record; it reports false for a
+// record that is gone.
+func deadLetter(intakeID string, vals []any) (DeadLetter, bool) {
+	str := make([]string, len(vals))
+	for i, v := range vals {
+		str[i], _ = v.(string)
+	}
+	if str[0] == "" {
+		return DeadLetter{}, false
+	}
+	at, err := strconv.ParseInt(str[3], 10, 64)
+	if err != nil {
+		at, _ = strconv.ParseInt(str[4], 10, 64)
+	}
+	return DeadLetter{IntakeID: intakeID, SourceID: str[0], SourceName: str[1],
+		Problem: str[2], At: time.UnixMilli(at).UTC()}, true
 }
 
 // retryScript puts a dead post back on the stream.
@@ -296,7 +348,7 @@ if redis.call('LREM', KEYS[1], 0, ARGV[1]) == 0 then
 	return 0
 end
 redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'next_at', 0, 'lease', 0)
-redis.call('HDEL', KEYS[2], 'problem')
+redis.call('HDEL', KEYS[2], 'problem', 'failed_at')
 redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
 return 1
 `)
@@ -318,4 +370,25 @@ func (s *Service) Retry(ctx context.Context, memberID, intakeID string) error {
 	}
 	s.nudge()
 	return nil
+}
+
+// RetryAll sends every dead post of the portal to the workers again and returns
+// how many it sent.
+func (s *Service) RetryAll(ctx context.Context, memberID string) (int, error) {
+	ids, err := s.rdb.LRange(ctx, keyspace.IntakeDead(memberID), 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("list intake dead letters of portal %s: %w", memberID, err)
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.Retry(ctx, memberID, id)
+		if errors.Is(err, ErrUnknownPost) {
+			continue // retried meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -315,9 +315,18 @@ func TestRefusedLeadBecomesDeadLetter(t *testing.T) {
 		t.Fatalf("post refused by the portal = %+v, want failed with a problem", rc)
 	}
 	ctx := context.Background()
-	dead, err := b.svc.DeadLetters(ctx, b.portal.MemberID())
-	if err != nil || len(dead) != 1 || dead[0].IntakeID != rc.IntakeID {
-		t.Fatalf("DeadLetters() = %v, %v; want the post", dead, err)
+	dead, total, err := b.svc.DeadLetters(ctx, b.portal.MemberID(), 10)
+	if err != nil || total != 1 || len(dead) != 1 {
+		t.Fatalf("DeadLetters() = %v, %d, %v; want the post", dead, total, err)
+	}
+	want := DeadLetter{IntakeID: rc.IntakeID, SourceID: src.ID, SourceName: src.Name,
+		Problem: rc.Problem}
+	if d := dead[0]; d.At.IsZero() || time.Since(d.At) > time.Minute {
+		t.Errorf("DeadLetters()[0].At = %v, want the time the post failed", d.At)
+	}
+	dead[0].At = time.Time{}
+	if dead[0] != want {
+		t.Errorf("DeadLetters()[0] = %+v, want %+v", dead[0], want)
 	}
 	b.portal.SetAccessDenied(false)
 	if err := b.svc.Retry(ctx, b.portal.MemberID(), rc.IntakeID); err != nil {
@@ -479,9 +488,41 @@ func TestTooManyAttemptsMakeDeadLetter(t *testing.T) {
 	if got.State != Failed || got.Problem != "the portal could not be reached after 2 attempts" {
 		t.Errorf("post after two failed attempts = %+v, want failed, unreachable", got)
 	}
-	dead, err := b.svc.DeadLetters(context.Background(), b.portal.MemberID())
-	if err != nil || len(dead) != 1 {
-		t.Errorf("DeadLetters() = %v, %v; want the post", dead, err)
+	dead, total, err := b.svc.DeadLetters(context.Background(), b.portal.MemberID(), 0)
+	if err != nil || total != 1 || len(dead) != 1 {
+		t.Errorf("DeadLetters() = %v, %d, %v; want the post", dead, total, err)
+	}
+}
+
+func TestRetryAllSendsEveryDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	ctx := context.Background()
+	src := b.source(t, Options{})
+	b.portal.SetAccessDenied(true)
+	var ids []string
+	for _, post := range []string{`{"name":"First"}`, `{"name":"Second"}`} {
+		rc := b.settled(t, src, b.accept(t, src, post, "").IntakeID)
+		if rc.State != Failed {
+			t.Fatalf("post refused by the portal = %+v, want failed", rc)
+		}
+		ids = append(ids, rc.IntakeID)
+	}
+	dead, total, err := b.svc.DeadLetters(ctx, b.portal.MemberID(), 1)
+	if err != nil || total != 2 || len(dead) != 1 || dead[0].IntakeID != ids[1] {
+		t.Fatalf("DeadLetters(limit 1) = %v, %d, %v; want the newest of 2", dead, total, err)
+	}
+	b.portal.SetAccessDenied(false)
+	if n, err := b.svc.RetryAll(ctx, b.portal.MemberID()); n != 2 || err != nil {
+		t.Fatalf("RetryAll() = %d, %v; want 2", n, err)
+	}
+	for _, id := range ids {
+		if rc := b.settled(t, src, id); rc.State != Created {
+			t.Errorf("retried post %s = %+v, want created", id, rc)
+		}
+	}
+	if _, total, _ := b.svc.DeadLetters(ctx, b.portal.MemberID(), 0); total != 0 {
+		t.Errorf("dead letters after RetryAll = %d, want 0", total)
 	}
 }
 
