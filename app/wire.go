@@ -104,7 +104,7 @@ func newApplication(cfg appConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	(&handlers.Events{Lifecycle: life, Tokens: store, Queue: q, Log: log}).Register(r)
 	handlers.NewSettings(handlers.SettingsConfig{
 		Frames: store, Sessions: store.Sessions(), Portals: store, Engine: engine, Redis: rdb,
-		Assets: pages, Simulator: engine, Log: q, Health: q, Intake: sources,
+		Assets: pages, Simulator: engine, Log: q, Health: q, Intake: sources, IntakePosts: svc,
 		PublicURL: cfg.PublicURL, SDKURL: cfg.SDKURL,
 	}, log).Register(r)
 	(&handlers.Intake{Sources: sources, Service: svc, Portals: store, Log: log,

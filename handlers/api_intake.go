@@ -13,10 +13,17 @@ import (
 // intakeView is one intake address. Secret is set only in the answer that created
 // or rotated it: the server keeps only its hash.
 type intakeView struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	URL    string `json:"url"`
-	Secret string `json:"secret,omitempty"`
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	URL     string            `json:"url"`
+	Secret  string            `json:"secret,omitempty"`
+	Options intakeOptionsView `json:"options"`
+}
+
+// newIntakeView shows src without a secret.
+func (s *Settings) newIntakeView(src *intake.Source) intakeView {
+	return intakeView{ID: src.ID, Name: src.Name, URL: s.intakeURL(src),
+		Options: newIntakeOptionsView(src.Options)}
 }
 
 func (s *Settings) intakeURL(src *intake.Source) string {
@@ -34,7 +41,7 @@ func (s *Settings) getIntake(c *gin.Context) error {
 	}
 	out := make([]intakeView, 0, len(sources))
 	for _, src := range sources {
-		out = append(out, intakeView{ID: src.ID, Name: src.Name, URL: s.intakeURL(src)})
+		out = append(out, s.newIntakeView(src))
 	}
 	return jsonOK(c, gin.H{"available": true, "sources": out})
 }
@@ -65,7 +72,9 @@ func (s *Settings) postIntake(c *gin.Context) error {
 	}
 	s.log.InfoContext(ctx, "intake source created", "member_id", sess.MemberID,
 		"user_id", sess.UserID, "source", src.ID)
-	return jsonOK(c, intakeView{ID: src.ID, Name: src.Name, URL: s.intakeURL(src), Secret: secret})
+	view := s.newIntakeView(src)
+	view.Secret = secret
+	return jsonOK(c, view)
 }
 
 func (s *Settings) postIntakeRotate(c *gin.Context) error {

@@ -87,13 +87,26 @@ type IntakeSources interface {
 	Create(ctx context.Context, memberID, name string,
 		opts intake.Options) (*intake.Source, string, error)
 	List(ctx context.Context, memberID string) ([]*intake.Source, error)
+	Source(ctx context.Context, id string) (*intake.Source, error)
+	Update(ctx context.Context, memberID, id, name string,
+		opts intake.Options) (*intake.Source, error)
 	Rotate(ctx context.Context, memberID, id string) (string, error)
 	Revoke(ctx context.Context, memberID, id string) error
 }
 
+// IntakePosts lists and sends again the intake posts whose lead could not be
+// created (intake.Service).
+type IntakePosts interface {
+	DeadLetters(ctx context.Context, memberID string,
+		limit int) ([]intake.DeadLetter, int, error)
+	Retry(ctx context.Context, memberID, intakeID string) error
+	RetryAll(ctx context.Context, memberID string) (int, error)
+}
+
 // SettingsConfig is what the settings pages and API are built from. Frames,
 // Sessions, Portals, Engine, Redis and Assets are required; a nil Simulator, Log,
-// Health or Intake switches the matching part of the page off with a clear message.
+// Health, Intake or IntakePosts switches the matching part of the page off with a
+// clear message.
 type SettingsConfig struct {
 	Frames   FrameVerifier
 	Sessions SessionCodec
@@ -102,10 +115,11 @@ type SettingsConfig struct {
 	Redis    redis.UniversalClient
 	Assets   *assets.Assets
 
-	Simulator Simulator
-	Log       AssignmentLog
-	Health    PipelineHealth
-	Intake    IntakeSources
+	Simulator   Simulator
+	Log         AssignmentLog
+	Health      PipelineHealth
+	Intake      IntakeSources
+	IntakePosts IntakePosts
 
 	// PublicURL is the https address the portal calls, for the intake URLs.
 	PublicURL string

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/handlers"
 	"github.com/leadrouter/leadrouter/oauth"
 	"github.com/leadrouter/leadrouter/routing"
 )
@@ -500,6 +501,21 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 	b.typeIn("#lr-intake-name", "Landing page")
 	b.clickIn(`#lr-section-intake button[type="submit"]`)
 	b.waitIn(`#lr-intake tr[data-source] .lr-secret`)
+	// The address lets posts name their responsible person, at five posts a minute;
+	// a rate of zero is refused next to its field first.
+	b.clickIn(`#lr-intake input[data-option="allow_responsible"]`)
+	b.typeIn(`#lr-intake input[data-option="rate_per_minute"]`, "0")
+	b.clickIn(`#lr-intake [data-save-options]`)
+	b.textIn(`#lr-intake [data-error-for="rate_per_minute"]`, "10000")
+	b.typeIn(`#lr-intake input[data-option="rate_per_minute"]`, "5")
+	b.clickIn(`#lr-intake [data-save-options]`)
+	b.textIn("#lr-alerts .lr-notice-ok", "Landing page")
+	sources, err := s.intake.List(context.Background(), p.MemberID())
+	if err != nil || len(sources) != 1 || !sources[0].Options.AllowResponsible ||
+		sources[0].Options.RatePerMinute != 5 {
+		t.Errorf("intake sources after saving options = %+v, %v; want a rate of 5 "+
+			"and the responsible allowed", sources, err)
+	}
 	b.shot("intake")
 
 	b.clickIn("#lr-tab-state")
@@ -537,6 +553,12 @@ func journey(t *testing.T, lang string, texts journeyTexts) {
 		const name = document.querySelector('[data-path="teams[0].name"]');
 		return !!name && name.disabled && !document.getElementById("lr-save") &&
 			!document.getElementById("lr-add-team");
+	})()`)
+	b.clickIn("#lr-tab-intake")
+	evalIn[bool](b, "reader sees the intake options, read-only", `(() => {
+		const allow = document.querySelector('#lr-intake input[data-option="allow_responsible"]');
+		return !!allow && allow.checked && allow.disabled &&
+			!document.querySelector("[data-save-options]");
 	})()`)
 	b.shot("reader")
 
@@ -583,13 +605,23 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 	if code := s.call(token, "PUT", "/api/settings", map[string]any{"settings": settings}, nil); code != 200 {
 		t.Fatalf("save settings with markup = %d", code)
 	}
-	var src struct{ ID string }
+	var src struct{ ID, URL, Secret string }
 	s.call(token, "POST", "/api/intake", map[string]any{"name": `<b onmouseover=alert("intake")>x</b>`}, &src)
 	lead := p.AddLead(anna.ID, map[string]any{"TITLE": value, "SOURCE_ID": "WEB", "ASSIGNED_BY_ID": anna.ID})
 	waitFor(t, "lead routed", func() bool {
 		l, _ := p.Lead(lead)
 		return fmt.Sprint(l["ASSIGNED_BY_ID"]) != fmt.Sprint(anna.ID)
 	})
+	// A post to that address, refused by the portal, is listed with the address's name.
+	p.SetAccessDenied(true)
+	intakePost(t, src.URL, "application/json", []byte(`{"name":"Eve"}`),
+		map[string]string{handlers.IntakeSecretHeader: src.Secret})
+	waitFor(t, "intake dead letter", func() bool {
+		var dead struct{ Total int }
+		s.call(token, "GET", "/api/intake/dead-letters", nil, &dead)
+		return dead.Total == 1
+	})
+	p.SetAccessDenied(false)
 
 	b.open(p.FrameURL(anna.ID))
 	evalIn[bool](b, "page ready", `document.body.getAttribute("data-ready") === "true"`)
@@ -613,6 +645,7 @@ func TestSettingsEscapeInBrowser(t *testing.T) {
 	b.textIn("#lr-log-results", ruleName)
 	b.clickIn("#lr-tab-intake")
 	b.textIn("#lr-intake", `<b onmouseover=alert("intake")>x</b>`)
+	b.textIn("#lr-intake-dead", `<b onmouseover=alert("intake")>x</b>`)
 	b.clickIn("#lr-tab-versions")
 	b.clickIn(`[data-diff="1"]`)
 	b.textIn(".lr-diff-list", teamName)

@@ -38,7 +38,7 @@ const sdkPath = "/test-sdk/b24jssdk.umd.js"
 
 // stack is the whole application assembled from its real parts for one test:
 // Redis, the fake portal server, the OAuth store, lifecycle, routing engine, the
-// pipeline's workers, and every HTTP handler, on a loopback test server.
+// pipeline's and intake's workers, and every HTTP handler, on a loopback test server.
 type stack struct {
 	t      testing.TB
 	fake   *bitrixtest.Server
@@ -47,6 +47,7 @@ type stack struct {
 	engine *routing.Engine
 	queue  *queue.Queue
 	intake *intake.Store
+	posts  *intake.Service
 	rdb    redis.UniversalClient
 }
 
@@ -106,6 +107,14 @@ func startStack(t testing.TB, tune ...func(*oauth.Config)) *stack {
 		t.Fatalf("assets.New() = %v", err)
 	}
 	intakeStore := intake.NewStore(rdb)
+	intakePosts := intake.New(rdb, func(m string) intake.Caller { return store.Client(m) },
+		&intake.EngineRouter{Engine: engine, Clients: store.Client, RDB: rdb},
+		// A post or a retry wakes the workers at once; the poll only catches retries
+		// that fell due.
+		intake.Config{PollInterval: 100 * time.Millisecond, BackoffBase: 20 * time.Millisecond,
+			BackoffMax: 100 * time.Millisecond, ClaimIdle: 100 * time.Millisecond}, log)
+	intakePosts.Start(ctx)
+	t.Cleanup(func() { intakePosts.Stop(context.Background()) })
 
 	sdkURL := handlers.DefaultSDKURL
 	if sdkFile() != "" {
@@ -118,8 +127,10 @@ func startStack(t testing.TB, tune ...func(*oauth.Config)) *stack {
 	handlers.NewSettings(handlers.SettingsConfig{
 		Frames: store, Sessions: store.Sessions(), Portals: store, Engine: engine, Redis: rdb,
 		Assets: a, Simulator: engine, Log: q, Health: q, Intake: intakeStore,
-		PublicURL: ts.URL, SDKURL: sdkURL,
+		IntakePosts: intakePosts, PublicURL: ts.URL, SDKURL: sdkURL,
 	}, log).Register(r)
+	(&handlers.Intake{Sources: intakeStore, Service: intakePosts, Portals: store,
+		Log: log}).Register(r)
 	if p := sdkFile(); p != "" {
 		r.GET(sdkPath, func(c *gin.Context) {
 			c.Header("Content-Type", "text/javascript; charset=utf-8")
@@ -128,7 +139,7 @@ func startStack(t testing.TB, tune ...func(*oauth.Config)) *stack {
 	}
 	ts.Config.Handler = r
 	return &stack{t: t, fake: fake, app: ts, store: store, engine: engine, queue: q,
-		intake: intakeStore, rdb: rdb}
+		intake: intakeStore, posts: intakePosts, rdb: rdb}
 }
 
 // The people of the test portals.

@@ -1195,6 +1195,12 @@
         } }, name, h("button", { class: "lr-btn", type: "submit", text: t("intake.add") })));
       }
       fit();
+      return api("GET", "/intake/dead-letters").then(function (dead) {
+        if (dead.available) {
+          root.appendChild(intakeDeadCard(dead, root));
+          fit();
+        }
+      });
     }, failed);
   }
 
@@ -1206,7 +1212,8 @@
       h("thead", null, h("tr", null, h("th", { text: t("intake.name") }), h("th", { text: t("intake.url") }),
         h("th", { text: t("intake.secret") }), h("th"))),
       h("tbody", null, sources.map(function (s) {
-        return h("tr", { "data-source": s.id },
+        // Each address has a row of its options under it.
+        return [h("tr", { "data-source": s.id },
           h("td", { text: s.name }),
           h("td", null, h("span", { class: "lr-mono", text: s.url }), " ", copyButton(s.url)),
           h("td", null, intakeSecrets[s.id] ? h("span", null, h("span", { class: "lr-mono lr-secret", text: intakeSecrets[s.id] }), " ",
@@ -1231,8 +1238,119 @@
                 flash("ok", t("intake.revoked"));
                 renderIntake(root);
               }, failed);
-            } }) : null));
+            } }) : null)),
+          h("tr", { class: "lr-intake-options" }, h("td", { colspan: 4 }, intakeOptions(s)))];
       })));
+  }
+
+  // intakeOptions shows what a source allows. An administrator changes the
+  // controls and saves them with the row's button; a reader sees them disabled.
+  function intakeOptions(s) {
+    var o = s.options || {};
+    var errors = {};
+    var field = function (key, label, control) {
+      errors[key] = h("div", { class: "lr-error", "data-error-for": key });
+      return h("label", { class: "lr-field" }, label, control, errors[key]);
+    };
+    var number = function (key, value, max) {
+      return h("input", { class: "lr-input lr-input-sm", type: "number", min: 1, max: max,
+        value: String(value), "data-option": key, disabled: !canEdit });
+    };
+    var allow = h("input", { type: "checkbox", checked: o.allow_responsible,
+      "data-option": "allow_responsible", disabled: !canEdit });
+    var rate = number("rate_per_minute", o.rate_per_minute, 10000);
+    var windowMinutes = number("idempotency_window_minutes", o.idempotency_window_minutes, 10080);
+    var crm = crmSourceControl(o.crm_source);
+    var save = function () {
+      var whole = function (el) {
+        var n = parseInt(el.value, 10);
+        return isNaN(n) ? 0 : n;
+      };
+      var body = { allow_responsible: allow.checked, rate_per_minute: whole(rate),
+        idempotency_window_minutes: whole(windowMinutes), crm_source: crm.value };
+      Object.keys(errors).forEach(function (k) { errors[k].textContent = ""; });
+      api("PATCH", "/intake/" + encodeURIComponent(s.id) + "/options", body).then(function () {
+        flash("ok", tf("intake.options_saved", { name: s.name }));
+      }, function (err) {
+        if (err.status !== 422 || !err.data.fields) {
+          failed(err);
+          return;
+        }
+        Object.keys(err.data.fields).forEach(function (k) {
+          if (errors[k]) {
+            errors[k].textContent = err.data.fields[k];
+          }
+        });
+        flash("bad", t("intake.options_failed"), t("save.fix_fields"));
+      });
+    };
+    return h("div", { class: "lr-row", "data-options": s.id },
+      h("label", { class: "lr-check" }, allow, t("intake.allow_responsible")),
+      field("rate_per_minute", t("intake.rate"), rate),
+      field("crm_source", t("intake.crm_source"), crm),
+      field("idempotency_window_minutes", t("intake.window"), windowMinutes),
+      canEdit ? h("button", { class: "lr-btn lr-btn-sm", type: "button", "data-save-options": s.id,
+        text: t("intake.save_options"), onclick: save }) : null);
+  }
+
+  // crmSourceControl offers the portal's lead sources, keeping a code the list
+  // lacks; without the portal's list, the code is typed.
+  function crmSourceControl(code) {
+    var sources = state.catalog.sources || [];
+    if (sources.length === 0) {
+      return h("input", { class: "lr-input lr-input-md", value: code, "data-option": "crm_source",
+        disabled: !canEdit });
+    }
+    var el = h("select", { class: "lr-select", "data-option": "crm_source", disabled: !canEdit });
+    if (!sources.some(function (src) { return src.id === code; })) {
+      el.appendChild(h("option", { value: code, text: code }));
+    }
+    sources.forEach(function (src) {
+      el.appendChild(h("option", { value: src.id, text: src.name }));
+    });
+    el.value = code;
+    return el;
+  }
+
+  // intakeDeadCard lists the posts whose lead could not be created, by source,
+  // problem and time; nothing of the person is shown.
+  function intakeDeadCard(dead, root) {
+    var card = h("div", { class: "lr-card", id: "lr-intake-dead" },
+      h("h3", { text: t("intake.dead_title") }));
+    var items = dead.dead_letters || [];
+    if (items.length === 0) {
+      card.appendChild(h("p", { class: "lr-hint", text: t("intake.dead_none") }));
+      return card;
+    }
+    card.appendChild(h("p", { class: "lr-hint", text: t("intake.dead_hint") }));
+    if (dead.total > items.length) {
+      card.appendChild(h("p", { class: "lr-hint",
+        text: tf("intake.dead_more", { shown: items.length, total: dead.total }) }));
+    }
+    var retry = function (path, message) {
+      api("POST", path).then(function (res) {
+        flash("ok", tf(message, { count: res.retried }));
+        renderIntake(root);
+      }, failed);
+    };
+    if (canEdit) {
+      card.appendChild(h("div", { class: "lr-row" }, h("button", { class: "lr-btn lr-btn-sm",
+        type: "button", id: "lr-intake-retry-all", text: t("intake.retry_all"),
+        onclick: function () { retry("/intake/dead-letters/retry", "intake.retried_all"); } })));
+    }
+    card.appendChild(h("table", { class: "lr-table" },
+      h("thead", null, h("tr", null, h("th", { text: t("intake.dead_source") }),
+        h("th", { text: t("overview.dead_error") }), h("th", { text: t("log.when") }), h("th"))),
+      h("tbody", null, items.map(function (d) {
+        return h("tr", { "data-dead": d.id }, h("td", { text: d.source }),
+          h("td", { text: d.problem }), h("td", { text: when(d.at) }),
+          h("td", null, canEdit ? h("button", { class: "lr-btn lr-btn-sm", type: "button",
+            text: t("overview.retry"), onclick: function () {
+              retry("/intake/dead-letters/" + encodeURIComponent(d.id) + "/retry",
+                "intake.retried");
+            } }) : null));
+      }))));
+    return card;
   }
 
   function copyButton(value) {
