@@ -843,12 +843,12 @@
         }) : null));
       append(card, fieldError("scope.users"));
     }
-    s.reroute = s.reroute || {};
-    var again = s.reroute.statuses || [];
+    var again = (s.reroute && s.reroute.statuses) || [];
     card.appendChild(h("p", { class: "lr-hint", text: t("scope.reroute") }));
     card.appendChild(h("div", { class: "lr-row", "data-path": "reroute.statuses" },
       (state.catalog.statuses || []).map(function (st) {
         return checkbox("reroute.statuses", again.indexOf(st.id) >= 0, st.name, function (v) {
+          s.reroute = s.reroute || {};
           var list = (s.reroute.statuses || []).filter(function (x) { return x !== st.id; });
           if (v) {
             list.push(st.id);
@@ -1465,11 +1465,11 @@
         return;
       }
       if (err.status === 409) {
-        flash("warn", t("save.conflict"));
         // The page keeps its changes; the next save replaces the version saved
-        // meanwhile, as the message says.
+        // meanwhile, as the message says once the page knows that version.
         api("GET", "/settings").then(function (cur) {
           state.version = cur.version;
+          flash("warn", t("save.conflict"));
           updateSaveBar();
         }, failed);
         return;
