@@ -15,7 +15,7 @@ import (
 // (the portal matches phone numbers whatever their format), then, only for leads
 // that matched, the owners of the records found, in a second batch. A contact wins
 // over a company and a company over an open lead; among records of one kind, the
-// oldest.
+// oldest. Records owned by the person the lead arrived with are passed over.
 
 // maxCommValues is how many phones or e-mails one crm.duplicate.findbycomm takes.
 const maxCommValues = 20
@@ -91,19 +91,31 @@ func ClientOwners(ctx context.Context, client *bitrix.Client, found *bitrix.Batc
 	if err != nil {
 		return nil, fmt.Errorf("read owners of existing clients: %w", err)
 	}
-	for key := range leads {
-		for _, k := range clientKinds {
-			var rows []struct {
-				Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
-			}
-			if _, ran := res.Result[key+k.name]; !ran || res.Decode(key+k.name, &rows) != nil {
-				continue
-			}
-			if len(rows) > 0 && rows[0].Owner > 0 {
-				owners[key] = int64(rows[0].Owner)
-				break
-			}
+	for key, lead := range leads {
+		owners[key] = firstOwner(res, key, lead)
+		if owners[key] == 0 {
+			delete(owners, key)
 		}
 	}
 	return owners, nil
+}
+
+// firstOwner picks the owner of the lead's returning client from the records read.
+// A record owned by the person the lead arrived with does not count: that is the
+// web form's or the integration's user, who owns every lead not yet routed.
+func firstOwner(res *bitrix.BatchResult, key string, lead routing.Lead) int64 {
+	for _, k := range clientKinds {
+		var rows []struct {
+			Owner bitrix.ID `json:"ASSIGNED_BY_ID"`
+		}
+		if _, ran := res.Result[key+k.name]; !ran || res.Decode(key+k.name, &rows) != nil {
+			continue
+		}
+		for _, r := range rows {
+			if owner := int64(r.Owner); owner > 0 && owner != lead.AssignedByID {
+				return owner
+			}
+		}
+	}
+	return 0
 }
