@@ -18,7 +18,7 @@ import (
 // TestFaultRun routes 2,000 leads over 20 portals while the fake portal fails
 // requests (5xx before and after running them, rate-limit answers), loses,
 // duplicates and reorders event deliveries, and one app instance is killed in the
-// middle of its work and replaced. The fake portal's bucket drains at 50 requests a
+// middle of its work and replaced while every portal's access token runs out. The fake portal's bucket drains at 50 requests a
 // second here instead of 2, to keep the run short; the calls per lead are what the
 // benchmarks measure.
 func TestFaultRun(t *testing.T) {
@@ -42,6 +42,10 @@ func TestFaultRun(t *testing.T) {
 	killA()
 	t.Logf("instance A killed with %d leads routed and %d entries pending",
 		routedCount(t, e, ps), pendingCount(t, e, ps))
+	// Every portal's access token runs out while instance B takes over.
+	for _, p := range ps {
+		p.ExpireAccessTokens()
+	}
 	createLeads(ps, leadsEach/2)
 	e.startQueue(t, testConfig("instance-b"))
 
