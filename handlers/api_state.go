@@ -53,8 +53,11 @@ func (s *Settings) getState(c *gin.Context) error {
 	}
 	switch portal.Status {
 	case oauth.StatusBlocked, oauth.StatusNew, "deleted":
-		add(portal.Status, "error", dict.T("problem."+portal.Status),
-			dict.T("problem."+portal.Status+"_action"))
+		action := dict.T("problem." + portal.Status + "_action")
+		if portal.Status == oauth.StatusBlocked && portal.LastError != "" {
+			action += " " + fill(dict.T("problem.blocked_reason"), "reason", portal.LastError)
+		}
+		add(portal.Status, "error", dict.T("problem."+portal.Status), action)
 	}
 	granted := strings.Split(portal.Scope, ",")
 	for _, alternatives := range requiredScopes {

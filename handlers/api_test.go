@@ -346,6 +346,11 @@ func TestInstallState(t *testing.T) {
 			t.Errorf("problems %v lack %s", codes, want)
 		}
 	}
+	for k, pr := range problems {
+		if strings.HasPrefix(k, "blocked:") && !strings.Contains(pr.Action, "refresh refused") {
+			t.Errorf("blocked problem says %q, want the portal's reason in it", pr.Action)
+		}
+	}
 }
 
 func TestCatalogCustomFields(t *testing.T) {
