@@ -87,19 +87,25 @@ func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) (*BatchRe
 	if err != nil {
 		return nil, fmt.Errorf("batch on portal %s: %w", c.memberID, err)
 	}
-	c.blockSpent(ctx, cmds, res)
+	c.noteRefused(ctx, cmds, res)
 	return res, nil
 }
 
-// blockSpent tells a MethodLimiter about the methods whose commands were
-// refused for their time budget, so that direct calls of them fail fast.
-func (c *Client) blockSpent(ctx context.Context, cmds []Command, res *BatchResult) {
+// noteRefused names each failed command's method in its error, and tells a
+// MethodLimiter about the methods whose commands were refused for their time
+// budget, so that direct calls of them fail fast.
+func (c *Client) noteRefused(ctx context.Context, cmds []Command, res *BatchResult) {
 	if len(res.Errors) == 0 {
 		return
 	}
 	for _, cmd := range cmds {
-		if e, ok := res.Errors[cmd.ID]; ok && e.Is(ErrOperationLimit) {
-			c.blockMethod(ctx, strings.ToLower(cmd.Method), e)
+		e, ok := res.Errors[cmd.ID]
+		if !ok {
+			continue
+		}
+		e.Method = strings.ToLower(cmd.Method)
+		if e.Is(ErrOperationLimit) {
+			c.blockMethod(ctx, e.Method, e)
 		}
 	}
 }

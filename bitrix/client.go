@@ -201,6 +201,10 @@ func (c *Client) do(ctx context.Context, method string, body []byte, read bool) 
 		if err == nil {
 			return resp, nil
 		}
+		var e *Error
+		if errors.As(err, &e) {
+			e.Method = method
+		}
 
 		retry := attempt < c.maxRetries
 		switch {

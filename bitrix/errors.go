@@ -49,13 +49,17 @@ var (
 )
 
 // Error is an error answer of the portal: the error code and description of the
-// envelope, the HTTP status (zero for a command inside a batch), and for
-// OPERATION_TIME_LIMIT the time the method becomes callable again.
+// envelope, the HTTP status (zero for a command inside a batch), the method it
+// answers, and for OPERATION_TIME_LIMIT the time the method becomes callable again.
 type Error struct {
 	Code        string
 	Description string
 	Status      int
-	ResetAt     time.Time
+	// Method is the lower-case method refused: the one called ("batch" for a batch
+	// refused as a whole), or the command's method for a command inside a batch.
+	// OPERATION_TIME_LIMIT blocks this method only; the portal's other methods go on.
+	Method  string
+	ResetAt time.Time
 }
 
 func (e *Error) Error() string {

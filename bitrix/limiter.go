@@ -145,6 +145,7 @@ func (l *RedisLimiter) WaitMethod(ctx context.Context, memberID, method string) 
 		return &Error{
 			Code:        "OPERATION_TIME_LIMIT",
 			Description: "method blocked until its time budget resets",
+			Method:      method,
 			ResetAt:     time.UnixMilli(res[1]),
 		}
 	case verdictTooLong:

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
+	"github.com/leadrouter/leadrouter/keyspace"
 	"github.com/leadrouter/leadrouter/queue"
 	"github.com/leadrouter/leadrouter/routing"
 )
@@ -121,6 +123,67 @@ func TestLimitedPortalDoesNotBlockOthers(t *testing.T) {
 	if len(dead) != 0 {
 		t.Errorf("limited portal dead letters = %+v, want none", dead)
 	}
+}
+
+// TestBlockedMethodHoldsOnlyItsWork spends the time budget of im.notify.system.add:
+// owners are still written and new leads still routed, while the notes wait for the
+// method's reset without being retried meanwhile.
+func TestBlockedMethodHoldsOnlyItsWork(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, bitrixtest.Options{Rate: 50, Burst: 200, OperatingLimit: time.Second,
+		OperatingWindow: 6 * time.Second})
+	p := e.install(t, "blocked", 2)
+	ps := []*bitrixtest.Portal{p}
+	q, _ := e.startQueue(t, testConfig("blocked"))
+	ctx := context.Background()
+	p.AddOperatingTime("im.notify.system.add", time.Hour)
+	createLeads(ps, 3)
+	waitFor(t, 5*time.Second, "leads routed", func() bool { return unassigned(p) == 0 })
+	createLeads(ps, 3)
+	waitFor(t, 5*time.Second, "leads routed after the refusal", func() bool {
+		return unassigned(p) == 0
+	})
+	if n := notifications(p, 2, 3); n != 0 {
+		t.Fatalf("notifications before the method's reset = %d, want 0", n)
+	}
+	waitFor(t, 5*time.Second, "stream drained", func() bool {
+		n, _ := e.rdb.XLen(ctx, keyspace.EventStream(p.MemberID())).Result()
+		return n == 0
+	})
+	waitFor(t, 15*time.Second, "notes sent after the reset", func() bool {
+		return notifications(p, 2, 3) == 6 && depth(t, e, ps) == 0
+	})
+	// A lead's notes are tried on its turn and on its owner write's echo, then wait.
+	if n := countCommands(e.fake, p.MemberID(), "im.notify.system.add"); n > 18 {
+		t.Errorf("im.notify.system.add commands = %d, want at most 18 (no retries "+
+			"before the reset)", n)
+	}
+	checkPortal(t, e, p, 6, 2)
+	if log, err := q.Log(ctx, p.MemberID(), "held", 10); err != nil || len(log) != 0 {
+		t.Errorf("Log(held) = %+v, %v; want none", log, err)
+	}
+}
+
+// notifications counts the notifications of the given users.
+func notifications(p *bitrixtest.Portal, users ...int) int {
+	n := 0
+	for _, u := range users {
+		n += len(p.Notifications(u))
+	}
+	return n
+}
+
+// countCommands counts the portal's batch commands of method.
+func countCommands(fake *bitrixtest.Server, memberID, method string) int {
+	n := 0
+	for _, r := range fake.Requests() {
+		if r.MemberID == memberID {
+			n += len(slices.DeleteFunc(slices.Clone(r.Batch), func(m string) bool {
+				return m != method
+			}))
+		}
+	}
+	return n
 }
 
 // TestHeldLeadRoutedLater holds leads while every rep's working day is closed and

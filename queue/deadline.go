@@ -154,6 +154,9 @@ func (q *Queue) closeChecks(memberID string, units []*unit) {
 		switch u.res.kind {
 		case retry, held:
 			u.checkAt = now.Add(q.backoff(u.attempt))
+			if u.res.reason == reasonMethodBlocked && u.res.until.After(u.checkAt) {
+				u.checkAt = u.res.until
+			}
 		case dead:
 			q.log.Warn("deadline check failed", "member_id", memberID, "lead_id", u.leadID,
 				"reason", u.res.reason, "error", u.res.err)

@@ -45,16 +45,19 @@ type cachedPeople struct {
 // Read returns the people needs names, with the facts it asks for, from the cache
 // or with one batch call through client that also carries extra (other look-ups of
 // the caller). res holds the batch's answers, nil when nothing was sent. A person
-// user.get does not return is left out: routing treats them as unknown. The map
-// returned is shared with the cache and must not be changed.
+// user.get does not return is left out: routing treats them as unknown. A temporary
+// failure of a person's command (a method over its time budget) fails the read
+// instead, so that nobody is left out for a refusal that says nothing about them.
+// The map returned is shared with the cache and must not be changed.
 func (p *People) Read(ctx context.Context, client *bitrix.Client, memberID string,
 	needs routing.Needs, extra ...bitrix.Command) (map[int64]routing.Person,
 	*bitrix.BatchResult, error) {
 	people, cached := p.get(memberID, needs)
-	cmds := extra
+	var dirCmds []bitrix.Command
 	if !cached {
-		cmds = append(directoryCommands(needs), extra...)
+		dirCmds = directoryCommands(needs)
 	}
+	cmds := append(dirCmds, extra...)
 	if len(cmds) == 0 {
 		return people, nil, nil
 	}
@@ -63,6 +66,9 @@ func (p *People) Read(ctx context.Context, client *bitrix.Client, memberID strin
 		return nil, nil, fmt.Errorf("read people: %w", err)
 	}
 	if !cached {
+		if err := failedTemporarily(res, dirCmds); err != nil {
+			return nil, nil, fmt.Errorf("read people: %w", err)
+		}
 		people = make(map[int64]routing.Person, len(needs.People))
 		for _, id := range needs.People {
 			if pr, ok := person(res, id, needs); ok {
@@ -72,6 +78,16 @@ func (p *People) Read(ctx context.Context, client *bitrix.Client, memberID strin
 		p.put(memberID, needs, people)
 	}
 	return people, res, nil
+}
+
+// failedTemporarily returns the first temporary failure among cmds' answers.
+func failedTemporarily(res *bitrix.BatchResult, cmds []bitrix.Command) error {
+	for _, c := range cmds {
+		if err := res.Err(c.ID); err != nil && bitrix.Temporary(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *People) get(memberID string, needs routing.Needs) (map[int64]routing.Person, bool) {

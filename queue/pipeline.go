@@ -39,6 +39,7 @@ const (
 	reasonPortalUnknown = "portal_unknown" // the portal's record is gone
 	reasonAwaitIntake   = "await_intake"   // intake created the lead and records it
 	reasonLeadDeleted   = "lead_deleted"   // a person deleted the lead meanwhile
+	reasonMethodBlocked = "method_blocked" // a method the lead needs is over its time budget
 )
 
 // record is the pipeline's per-lead record in keyspace.Routed.
@@ -232,7 +233,8 @@ func (b *batchRun) failAll(units []*unit, err error) {
 }
 
 // classify turns a failure into a unit result, pausing the portal for limits and
-// temporary failures.
+// temporary failures. A method over its time budget pauses only the leads that
+// need it, unless it is the batch call that every lead needs.
 func (b *batchRun) classify(err error) result {
 	var be *bitrix.Error
 	code := ""
@@ -242,12 +244,13 @@ func (b *batchRun) classify(err error) result {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return result{kind: retry, reason: "interrupted", err: err}
+	case errors.Is(err, bitrix.ErrOperationLimit) && blocksOneMethod(be):
+		// The portal's other methods go on, and so does the portal's other work:
+		// the lead waits with the held leads, and costs no attempt.
+		return result{kind: held, reason: reasonMethodBlocked, code: code, err: err,
+			until: b.resumeAt(be)}
 	case errors.Is(err, bitrix.ErrQueryLimit), errors.Is(err, bitrix.ErrOperationLimit):
-		until := b.now.Add(b.q.cfg.RetryBase)
-		if be != nil && be.ResetAt.After(until) {
-			until = be.ResetAt
-		}
-		b.pauseUntil(until)
+		b.pauseUntil(b.resumeAt(be))
 		mPaused.Inc()
 		return result{kind: retry, reason: "portal rate limit", code: code, err: err, free: true}
 	case errors.Is(err, bitrix.ErrNotFound):
@@ -285,6 +288,22 @@ func failureText(err error) string {
 		return "application tokens not accepted"
 	}
 	return err.Error()
+}
+
+// blocksOneMethod reports whether an OPERATION_TIME_LIMIT refused one method, not
+// the batch call that all of a turn's work goes through.
+func blocksOneMethod(be *bitrix.Error) bool {
+	return be != nil && be.Method != "" && be.Method != "batch"
+}
+
+// resumeAt is when work refused for a limit is tried again: the method's reset, but
+// not before Config.RetryBase has passed.
+func (b *batchRun) resumeAt(be *bitrix.Error) time.Time {
+	until := b.now.Add(b.q.cfg.RetryBase)
+	if be != nil && be.ResetAt.After(until) {
+		until = be.ResetAt
+	}
+	return until
 }
 
 func (b *batchRun) pauseUntil(t time.Time) {

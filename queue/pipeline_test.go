@@ -16,9 +16,10 @@ import (
 )
 
 // TestFaultRun routes 2,000 leads over 20 portals while the fake portal fails
-// requests (5xx before and after running them, rate-limit answers), loses,
-// duplicates and reorders event deliveries, and one app instance is killed in the
-// middle of its work and replaced while every portal's access token runs out. The fake portal's bucket drains at 50 requests a
+// requests (5xx before and after running them, rate-limit answers, methods over their
+// time budget, with a short reset), loses, duplicates and reorders event deliveries,
+// and one app instance is killed in the middle of its work and replaced while every
+// portal's access token runs out. The fake portal's bucket drains at 50 requests a
 // second here instead of 2, to keep the run short; the calls per lead are what the
 // benchmarks measure.
 func TestFaultRun(t *testing.T) {
@@ -32,7 +33,8 @@ func TestFaultRun(t *testing.T) {
 		ps = append(ps, e.install(t, fmt.Sprintf("fault%02d", i), reps))
 	}
 	e.fake.SetFaults(bitrixtest.Faults{Seed: 5, Error5xx: 0.04, Error5xxAfter: 0.02,
-		QueryLimit: 0.04, DropEvents: 0.03, DuplicateEvents: 0.1, ReorderEvents: 0.1})
+		QueryLimit: 0.04, OperationLimit: 0.01, OperationReset: 2 * time.Second,
+		DropEvents: 0.03, DuplicateEvents: 0.1, ReorderEvents: 0.1})
 	_, killA := e.startQueue(t, testConfig("instance-a"))
 
 	createLeads(ps, leadsEach/2)

@@ -23,8 +23,11 @@
 // without reading the lead.
 //
 // Temporary failures are retried by re-appending the entry with a higher attempt
-// count while the portal is paused; QUERY_LIMIT_EXCEEDED and OPERATION_TIME_LIMIT
-// pause only that portal and cost no attempt. Permanent failures (access denied,
+// count while the portal is paused; QUERY_LIMIT_EXCEEDED, and OPERATION_TIME_LIMIT
+// of the batch call itself, pause only that portal and cost no attempt. A single
+// method over its time budget pauses nothing: the leads that needed it wait among
+// the held leads until its reset, at no attempt, and the portal's other work goes
+// on. Permanent failures (access denied,
 // portal blocked) go to the portal's dead-letter list with their reason, where
 // Retry picks them up; a lead a person deleted meanwhile is no failure and is
 // dropped, held or not. A sweep drains each portal's offline events

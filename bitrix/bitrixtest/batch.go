@@ -39,10 +39,14 @@ func (s *Server) batch(c *call, req *Request) (outcome, *restError) {
 		method, query, _ := strings.Cut(str(cmds.m[key]), "?")
 		method = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(method)), ".json")
 		req.Batch = append(req.Batch, method)
-		out, err := s.batchCommand(c, &res, method, query)
-		res.times.set(key, timeObject(started, nil))
+		out, err, st := s.batchCommand(c, &res, method, query)
+		res.times.set(key, timeObject(started, st))
 		if err != nil {
-			res.errors.set(key, errBodyObj(err))
+			body := errBodyObj(err)
+			if err.code == "OPERATION_TIME_LIMIT" {
+				body.set("time", timeObject(started, st))
+			}
+			res.errors.set(key, body)
 			if halt {
 				break
 			}
@@ -66,20 +70,21 @@ type batchResult struct {
 	resolved                              map[string]any // results decoded for references
 }
 
+// batchCommand runs one command of a batch and returns, like invoke, the state of
+// its method's operating budget when it ran.
 func (s *Server) batchCommand(c *call, res *batchResult, method, query string) (
-	outcome, *restError) {
+	outcome, *restError, *opStat) {
 	if method == "batch" {
 		return outcome{}, newError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED",
-			"Method is not allowed for batch usage")
+			"Method is not allowed for batch usage"), nil
 	}
 	in := newObj()
 	if err := parseForm(query, in); err != nil {
-		return outcome{}, newError(400, "INVALID_REQUEST", "Malformed command")
+		return outcome{}, newError(400, "INVALID_REQUEST", "Malformed command"), nil
 	}
 	substitute(in, res)
 	sub := &call{s: s, p: c.p, g: c.g, method: method, in: in, batch: true}
-	out, err, _ := s.invoke(sub)
-	return out, err
+	return s.invoke(sub)
 }
 
 // reference matches $result[cmd][path]..., and the same for next, total, time, error.

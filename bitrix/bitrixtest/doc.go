@@ -42,7 +42,7 @@
 //     dismissed user), PAYMENT_REQUIRED (401),
 //     ACCESS_DENIED (403), ERROR_METHOD_NOT_FOUND (404), insufficient_scope (401), and
 //     the per-method operating budget (429 OPERATION_TIME_LIMIT with
-//     time.operating_reset_at).
+//     time.operating_reset_at, also in a batch command's result_error entry).
 //   - Events go out asynchronously from a small pool of workers: one form-encoded POST
 //     with bracket keys per bound handler, never retried, recorded in Deliveries. CRM
 //     events carry the acting user's access token and no refresh token; changes

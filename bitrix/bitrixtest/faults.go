@@ -1,6 +1,7 @@
 package bitrixtest
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"sync"
@@ -22,8 +23,10 @@ type Faults struct {
 	OAuthError5xx float64
 	// QueryLimit answers 503 QUERY_LIMIT_EXCEEDED whatever the bucket says.
 	QueryLimit float64
-	// OperationLimit answers 429 OPERATION_TIME_LIMIT, reset a minute later.
+	// OperationLimit answers 429 OPERATION_TIME_LIMIT, with the method's budget reset
+	// OperationReset later (default one minute).
 	OperationLimit float64
+	OperationReset time.Duration
 	// Slow delays a REST answer by SlowBy.
 	Slow   float64
 	SlowBy time.Duration
@@ -82,12 +85,17 @@ func (fs *faultState) before(ctx context.Context) *restError {
 	return nil
 }
 
-func (fs *faultState) operationLimit() *restError {
-	if fs.draw(func(f *Faults) float64 { return f.OperationLimit }) {
-		return newError(429, "OPERATION_TIME_LIMIT",
-			"Method is blocked due to operation time limit.")
+// operationLimit draws a 429 OPERATION_TIME_LIMIT and returns it with the time its
+// budget resets.
+func (fs *faultState) operationLimit(now time.Time) (*restError, time.Time) {
+	if !fs.draw(func(f *Faults) float64 { return f.OperationLimit }) {
+		return nil, time.Time{}
 	}
-	return nil
+	fs.mu.Lock()
+	reset := cmp.Or(fs.f.OperationReset, time.Minute)
+	fs.mu.Unlock()
+	return newError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit."),
+		now.Add(reset)
 }
 
 func (fs *faultState) after() *restError {

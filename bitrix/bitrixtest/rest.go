@@ -275,9 +275,8 @@ func (s *Server) invoke(c *call) (outcome, *restError, *opStat) {
 		return outcome{}, newError(429, "OPERATION_TIME_LIMIT",
 			"Method is blocked due to operation time limit."), &st
 	}
-	if err := s.faults.operationLimit(); err != nil {
-		st := opStat{resetAt: now.Add(time.Minute)}
-		return outcome{}, err, &st
+	if err, reset := s.faults.operationLimit(now); err != nil {
+		return outcome{}, err, &opStat{resetAt: reset}
 	}
 	out, err := spec.fn(c)
 	st := p.addOperating(c.method, time.Since(now), time.Now())
@@ -360,7 +359,8 @@ func timeObject(start time.Time, st *opStat) map[string]any {
 	}
 	if st != nil {
 		t["operating"] = st.operating
-		t["operating_reset_at"] = st.resetAt.Unix()
+		// Whole seconds, rounded up: the method is never callable before the time said.
+		t["operating_reset_at"] = st.resetAt.Add(time.Second - 1).Unix()
 	}
 	return t
 }
