@@ -187,6 +187,7 @@ func TestIntakeDeadLettersAPI(t *testing.T) {
 		time.Since(at) > time.Minute {
 		t.Errorf("dead letter = %+v, want the source's name, a problem and a recent time", dead)
 	}
+	checkIntakeDeadCounts(t, s, reader, 1)
 	raw := fmt.Sprintf("%+v", dead)
 	for _, personal := range []string{"Anna", "Petrova", "1234567", "example.com"} {
 		if strings.Contains(raw, personal) {
@@ -212,6 +213,7 @@ func TestIntakeDeadLettersAPI(t *testing.T) {
 	if others.Total != 0 || len(others.DeadLetters) != 0 {
 		t.Errorf("another portal's dead letters = %+v, want none", others)
 	}
+	checkIntakeDeadCounts(t, s, otherToken, 0)
 
 	p.SetAccessDenied(false)
 	if code := s.call(token, "POST", retry, nil, nil); code != 200 {
@@ -228,6 +230,7 @@ func TestIntakeDeadLettersAPI(t *testing.T) {
 		s.call(token, "GET", "/api/intake/dead-letters", nil, &dead)
 		return dead.Total == 2
 	})
+	checkIntakeDeadCounts(t, s, token, 2)
 	p.SetAccessDenied(false)
 	var all struct{ Retried int }
 	if code := s.call(token, "POST", "/api/intake/dead-letters/retry", nil, &all); code != 200 ||
@@ -240,6 +243,46 @@ func TestIntakeDeadLettersAPI(t *testing.T) {
 	s.call(token, "GET", "/api/intake/dead-letters", nil, &dead)
 	if dead.Total != 0 {
 		t.Errorf("dead letters after retry all = %+v, want none", dead)
+	}
+	checkIntakeDeadCounts(t, s, token, 0)
+}
+
+// checkIntakeDeadCounts checks that the Overview counts want failed intake posts
+// and that the Installation tab warns about them when there are any.
+func checkIntakeDeadCounts(t *testing.T, s *stack, token string, want int) {
+	t.Helper()
+	var ov struct {
+		IntakeDead struct {
+			Available bool `json:"available"`
+			Total     int  `json:"total"`
+		} `json:"intake_dead"`
+	}
+	if code := s.call(token, "GET", "/api/overview", nil, &ov); code != 200 {
+		t.Fatalf("GET /api/overview = %d", code)
+	}
+	if !ov.IntakeDead.Available || ov.IntakeDead.Total != want {
+		t.Errorf("overview intake_dead = %+v, want available and %d", ov.IntakeDead, want)
+	}
+	var st struct {
+		Problems []struct{ Code, Severity, Title, Action string } `json:"problems"`
+	}
+	if code := s.call(token, "GET", "/api/state", nil, &st); code != 200 {
+		t.Fatalf("GET /api/state = %d", code)
+	}
+	var warned []string
+	for _, pr := range st.Problems {
+		if pr.Code == "intake_dead_letters" {
+			warned = append(warned, pr.Title)
+			if pr.Severity != "warning" || !strings.Contains(pr.Action, "Intake") {
+				t.Errorf("problem %+v, want a warning that points to the Intake tab", pr)
+			}
+		}
+	}
+	switch {
+	case want == 0 && len(warned) != 0:
+		t.Errorf("state warns %q, want no intake problem", warned)
+	case want > 0 && (len(warned) != 1 || !strings.HasPrefix(warned[0], fmt.Sprint(want, " "))):
+		t.Errorf("state warns %q, want one problem counting %d posts", warned, want)
 	}
 }
 

@@ -25,6 +25,14 @@ type overviewView struct {
 	Skips       []skipView       `json:"skips"`
 	PeopleSkips peopleSkipsView  `json:"people_skips"`
 	DeadLetters []deadView       `json:"dead_letters"`
+	IntakeDead  intakeDeadCount  `json:"intake_dead"`
+}
+
+// intakeDeadCount is how many intake posts could not become leads; Available is
+// false when intake webhooks are off.
+type intakeDeadCount struct {
+	Available bool `json:"available"`
+	Total     int  `json:"total"`
 }
 
 type totalsView struct {
@@ -155,7 +163,22 @@ func (s *Settings) getOverview(c *gin.Context) error {
 		out.DeadLetters = append(out.DeadLetters, deadView{ID: d.ID, LeadID: d.LeadID,
 			Error: d.Reason, At: d.Time.UTC().Format("2006-01-02T15:04:05Z")})
 	}
+	if out.IntakeDead, err = s.intakeDeadCount(c); err != nil {
+		return err
+	}
 	return jsonOK(c, out)
+}
+
+// intakeDeadCount counts the portal's intake posts whose lead could not be created.
+func (s *Settings) intakeDeadCount(c *gin.Context) (intakeDeadCount, error) {
+	if s.cfg.IntakePosts == nil {
+		return intakeDeadCount{}, nil
+	}
+	_, total, err := s.cfg.IntakePosts.DeadLetters(c.Request.Context(), session(c).MemberID, 1)
+	if err != nil {
+		return intakeDeadCount{}, err
+	}
+	return intakeDeadCount{Available: true, Total: total}, nil
 }
 
 // idealShares is each person's share of leads by the teams they are in: a

@@ -84,6 +84,11 @@ func (s *Settings) getState(c *gin.Context) error {
 				dict.T("problem.dead_letters_action"))
 		}
 	}
+	if n, err := s.intakeDeadCount(c); err == nil && n.Total > 0 {
+		add("intake_dead_letters", "warning",
+			fill(dict.T("problem.intake_dead_letters"), "count", strconv.Itoa(n.Total)),
+			dict.T("problem.intake_dead_letters_action"))
+	}
 	ids, err := s.readers(ctx, sess.MemberID)
 	if err != nil {
 		return err

@@ -375,7 +375,9 @@
         metric(ov.totals.today, t("overview.today_total")),
         metric(ov.totals.week, t("overview.week_total")),
         metric(ov.queue.pending, t("overview.queue_pending"), ov.queue.healthy ? "ok" : "warn"),
-        metric(ov.dead_letters.length, t("overview.dead_letters"), ov.dead_letters.length ? "bad" : "ok")));
+        metric(ov.dead_letters.length, t("overview.dead_letters"),
+          ov.dead_letters.length ? "bad" : "ok"),
+        ov.intake_dead.available ? intakeDeadMetric(ov.intake_dead.total) : null));
       root.appendChild(chartCard(ov.people));
       root.appendChild(peopleSkipsCard(ov.people_skips));
       root.appendChild(h("div", { class: "lr-grid" }, skipsCard(ov.skips), queueCard(ov.queue)));
@@ -389,6 +391,16 @@
       h("div", { class: "lr-metric", text: value }),
       h("div", { class: "lr-metric-label" }, label, kind ? " " : "",
         kind ? h("span", { class: "lr-badge lr-badge-" + kind, text: t("badge." + kind) }) : null));
+  }
+
+  // intakeDeadMetric counts the intake posts that did not become leads; they are
+  // listed and sent again on the Intake tab, which the button opens.
+  function intakeDeadMetric(total) {
+    var card = metric(total, t("overview.intake_dead"), total ? "bad" : "ok");
+    card.id = "lr-intake-dead-count";
+    card.appendChild(h("button", { class: "lr-btn lr-btn-sm", type: "button",
+      text: t("overview.intake_dead_open"), onclick: function () { showTab("intake"); } }));
+    return card;
   }
 
   // chartCard draws leads per person as bars: today, this week, and the share the
