@@ -321,6 +321,7 @@ func TestUpdateBindsAgain(t *testing.T) {
 	e.install(t, p)
 	finish(t, p)
 	e.waitStatus(t, p.MemberID(), oauth.StatusActive)
+	before, _ := e.store.Tokens(context.Background(), p.MemberID())
 	p.UpdateApp("2")
 	got := e.waitFor(t, p.MemberID(), "version 2", func(r *oauth.Portal) bool {
 		return r.Version == "2" && r.BoundVersion == "2"
@@ -328,6 +329,15 @@ func TestUpdateBindsAgain(t *testing.T) {
 	e.checkBindings(t, p)
 	if got.Status != oauth.StatusActive || got.ApplicationToken != p.ApplicationToken() {
 		t.Errorf("after update: status %s, token kept %v", got.Status, got.ApplicationToken == p.ApplicationToken())
+	}
+	// The stored pair still serves, so the update's pair is not taken: a repeated
+	// delivery of the event must not bring back a refresh token already spent.
+	after, _ := e.store.Tokens(context.Background(), p.MemberID())
+	if after.RefreshToken != before.RefreshToken {
+		t.Errorf("an update with the stored application token replaced a working pair")
+	}
+	if err := e.works(p.MemberID()); err != nil {
+		t.Errorf("REST call after update: %v", err)
 	}
 }
 

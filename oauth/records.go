@@ -170,9 +170,13 @@ func (s *Store) Activate(ctx context.Context, a Activation) (*Portal, string, er
 			return fmt.Errorf("portal %s stays blocked: the event brought no tokens: %w",
 				a.MemberID, ErrInactive)
 		}
+		tokenLearnt := p.ApplicationToken == "" // the hint about a missing token is stale
 		mergeActivation(p, a)
 		if p.Status != StatusActive {
 			p.ActivatedAt, p.LastError = now, ""
+		}
+		if tokenLearnt {
+			p.LastError = ""
 		}
 		p.Status, p.UpdatedAt = StatusActive, now
 		saved, tokensWritten = p, takeTokens
