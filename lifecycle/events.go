@@ -66,6 +66,9 @@ func (l *Lifecycle) installed(ctx context.Context, ev *bitrix.Event) error {
 	if !trusted {
 		info, err := l.store.VerifyAppInfo(ctx, ev.Auth.ServerEndpoint, ev.Auth.AccessToken,
 			memberID, ev.Auth.Domain)
+		if err == nil {
+			err = l.byAdmin(ctx, memberID, info, ev.Auth.AccessToken)
+		}
 		if err != nil {
 			l.log.WarnContext(ctx, "application event refused", "member_id", memberID, "event", ev.Name,
 				"error", err)
@@ -86,6 +89,27 @@ func (l *Lifecycle) installed(ctx context.Context, ev *bitrix.Event) error {
 		"was", before, "version", p.Version)
 	if ev.Name == bitrix.EventAppUpdate || p.BoundAt.IsZero() || p.BoundVersion != p.Version {
 		l.bindSoon(ctx, memberID)
+	}
+	return nil
+}
+
+// byAdmin checks that the access token of an application event that brings a new
+// application token belongs to an administrator of the portal, as only they install
+// and update applications: any user who opens the application holds a token that
+// app.info confirms, and must not be able to replace the portal's application token.
+func (l *Lifecycle) byAdmin(ctx context.Context, memberID string, info *oauth.AppInfo,
+	accessToken string) error {
+	prof, err := l.store.Profile(ctx, memberID, info.Install.ClientEndpoint, accessToken)
+	if err != nil {
+		return err
+	}
+	if info.UserID != 0 && info.UserID != prof.ID {
+		return fmt.Errorf("event on portal %s: token owner differs: %w", memberID,
+			oauth.ErrForbidden)
+	}
+	if !prof.Admin {
+		return fmt.Errorf("event on portal %s from user %d, not an administrator: %w",
+			memberID, prof.ID, oauth.ErrForbidden)
 	}
 	return nil
 }

@@ -51,7 +51,8 @@ func TestUpdateBringsLostApplicationToken(t *testing.T) {
 
 // TestUpdateWithNewApplicationToken: an ONAPPUPDATE whose application token is not
 // the stored one is taken only when app.info confirms its access token for this
-// portal and this application; then the old token opens nothing.
+// portal and this application, and the token is an administrator's; then the old
+// token opens nothing.
 func TestUpdateWithNewApplicationToken(t *testing.T) {
 	t.Parallel()
 	e := setup(t, bitrixtest.Faults{})
@@ -67,6 +68,12 @@ func TestUpdateWithNewApplicationToken(t *testing.T) {
 			name:     "confirmed by app.info",
 			auth:     func(p *bitrixtest.Portal) bitrixtest.Token { return p.Tokens(1) },
 			accepted: true,
+		},
+		{
+			// Any user who opens the application holds a token app.info confirms.
+			name:     "a user who is not an administrator",
+			auth:     func(p *bitrixtest.Portal) bitrixtest.Token { return p.Tokens(2) },
+			accepted: false,
 		},
 		{
 			name:     "another portal's access token",
