@@ -43,6 +43,8 @@ type routeRecord struct {
 	Outcome routing.Outcome `json:"outcome"`
 	Person  string          `json:"person,omitempty"`
 	TeamID  string          `json:"team,omitempty"`
+	// Deadline is the team's response deadline in minutes, 0 when it has none.
+	Deadline int `json:"deadline,omitempty"`
 }
 
 // Route decides the owner of c. The lead has no ID yet, so it is decided under a
@@ -69,6 +71,9 @@ func (r *EngineRouter) Route(ctx context.Context, memberID string, c Candidate) 
 	if d.Outcome == routing.Assigned {
 		out.Owner = d.UserID
 		rec.Person = dir.People[d.UserID].Name
+		if dl := settings.TeamDeadline(d.TeamID); dl != nil {
+			rec.Deadline = dl.Minutes
+		}
 	}
 	if out.Rule == "" {
 		out.Rule = string(d.Outcome)
@@ -97,9 +102,11 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// Created records the decision for the created lead. A lead routing held or left
-// alone gets no record: the pipeline decides its ONCRMLEADADD as for any new lead,
-// and holds it or leaves it as its settings say.
+// Created records the decision for the created lead, with the check of its response
+// deadline when the team that chose its owner has one; intake sends no STATUS_ID, so
+// the lead is in the portal's default status. A lead routing held or left alone gets
+// no record: the pipeline decides its ONCRMLEADADD as for any new lead, and holds it
+// or leaves it as its settings say.
 func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int64,
 	d Decision) error {
 	if d.Owner == 0 {
@@ -121,7 +128,7 @@ func (r *EngineRouter) Created(ctx context.Context, memberID string, leadID int6
 	}
 	_, err := queue.RecordCreated(ctx, r.RDB, memberID, queue.Created{LeadID: leadID,
 		UserID: d.Owner, Person: rec.Person, RuleID: d.Rule, TeamID: rec.TeamID,
-		Trace: d.Reason, At: r.now()})
+		Trace: d.Reason, At: r.now(), Deadline: time.Duration(rec.Deadline) * time.Minute})
 	return err
 }
 

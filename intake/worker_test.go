@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -556,5 +557,73 @@ func TestReturningClientPostGoesToOwner(t *testing.T) {
 		if rc.State != Created || rc.Owner != tc.want || owner(b.lead(t, rc.LeadID)) != tc.want {
 			t.Errorf("post %s = %+v, want a lead of %d", tc.body, rc, tc.want)
 		}
+	}
+}
+
+// TestCreatedLeadGetsDeadlineCheck checks that a lead routed to a team with a
+// response deadline gets its deadline check with its record, due from its creation,
+// once; a lead no team chose gets none.
+func TestCreatedLeadGetsDeadlineCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		opts      Options
+		body      string
+		wantCheck bool
+	}{
+		{name: "team with a deadline", body: `{"name":"Anna"}`, wantCheck: true},
+		{name: "rule to a person", opts: Options{CRMSource: "ADVERTISING"},
+			body: `{"name":"Anna"}`},
+		{name: "responsible named", opts: Options{AllowResponsible: true},
+			body: `{"name":"Anna","responsible":3}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, true)
+			ctx := context.Background()
+			member := b.portal.MemberID()
+			s, _, err := b.engine.Settings(ctx, member)
+			if err != nil {
+				t.Fatalf("Settings() error = %v", err)
+			}
+			s.Teams[0].Deadline = &routing.Deadline{Minutes: 30}
+			if _, err := b.engine.SaveSettings(ctx, member, s, admin); err != nil {
+				t.Fatalf("SaveSettings() error = %v", err)
+			}
+			src := b.source(t, tt.opts)
+			before := time.Now()
+			rc := b.settled(t, src, b.accept(t, src, tt.body, "").IntakeID)
+			lead := strconv.FormatInt(rc.LeadID, 10)
+			ms, err := b.rdb.ZScore(ctx, keyspace.Deadlines(member), lead).Result()
+			if !tt.wantCheck {
+				if !errors.Is(err, redis.Nil) {
+					t.Errorf("deadline check = %v, %v; want none", ms, err)
+				}
+				return
+			}
+			due := time.UnixMilli(int64(ms))
+			if err != nil || due.Before(before.Add(30*time.Minute)) ||
+				due.After(time.Now().Add(30*time.Minute)) {
+				t.Fatalf("deadline check = %v, %v; want one due 30 minutes after creation",
+					due, err)
+			}
+			// Recording the lead again (a retry after a failure) moves nothing.
+			var d Decision
+			raw, _ := b.rdb.HGet(ctx, keyspace.IntakeRecord(member, rc.IntakeID),
+				"decision").Result()
+			if err := json.Unmarshal([]byte(raw), &d); err != nil {
+				t.Fatalf("decode decision: %v", err)
+			}
+			router := &EngineRouter{Engine: b.engine, RDB: b.rdb,
+				Now: func() time.Time { return time.Now().Add(time.Hour) }}
+			if err := router.Created(ctx, member, rc.LeadID, d); err != nil {
+				t.Fatalf("Created() again: %v", err)
+			}
+			again, err := b.rdb.ZScore(ctx, keyspace.Deadlines(member), lead).Result()
+			if err != nil || again != ms {
+				t.Errorf("deadline check after Created() again = %v, %v; want %v", again, err, ms)
+			}
+		})
 	}
 }

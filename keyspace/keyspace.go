@@ -134,8 +134,9 @@ func Held(memberID string) string { return tagged(memberID) + "held" }
 // Deadlines is a sorted set of lead IDs whose owner has a response deadline
 // (routing.Team.Deadline), scored by the Unix time in milliseconds the deadline
 // passes. Written by the workers when they write such a lead's owner (in the same
-// transaction as the lead's record) and when a check comes too early; read and
-// trimmed by the workers, which pass the lead on or drop the check. No TTL.
+// transaction as the lead's record) and when a check comes too early, and by intake
+// with the record of a lead it created with such an owner; read and trimmed by the
+// workers, which pass the lead on or drop the check. No TTL.
 func Deadlines(memberID string) string { return tagged(memberID) + "deadlines" }
 
 // DeadLetters is a list of JSON entries (ID, lead, event, reason, code, time,

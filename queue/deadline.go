@@ -26,7 +26,8 @@ import (
 // round, so a check that runs twice passes the lead on once. The time a check is due
 // comes from the lead's record (when its owner was written, plus the team's
 // minutes), so a check taken early or again after a pass only waits for the new
-// owner's deadline.
+// owner's deadline. A lead the intake webhook created with its owner gets its check
+// with its record (RecordCreated), due from its creation.
 
 // sourceDeadline is the event of a unit that is a due deadline check.
 const sourceDeadline = "deadline"
@@ -103,12 +104,11 @@ func (b *batchRun) passOn(units []*unit, leads map[int64]map[string]json.RawMess
 		}
 		rec, lead := b.records[u.leadID], leads[u.leadID]
 		owner, _ := strconv.ParseInt(scalar(lead["ASSIGNED_BY_ID"]), 10, 64)
-		status := scalar(lead["STATUS_ID"])
 		switch {
 		case owner != rec.UserID:
 			b.q.log.Debug("deadline check: owner changed by hand", "member_id", b.memberID,
 				"lead_id", u.leadID, "user_id", owner)
-		case status != rec.dueStatus():
+		case rec.takenUp(lead):
 			b.q.log.Debug("deadline check: lead taken up", "member_id", b.memberID,
 				"lead_id", u.leadID, "user_id", owner)
 		default:
@@ -119,6 +119,29 @@ func (b *batchRun) passOn(units []*unit, leads map[int64]map[string]json.RawMess
 		}
 	}
 	return decide
+}
+
+// takenUp reports whether the lead's status changed since its owner was given it:
+// it is no longer the status the lead was assigned in, or, for a lead created in
+// the portal's default status, the lead moved since it was created.
+func (r *record) takenUp(lead map[string]json.RawMessage) bool {
+	if r.DueCreated {
+		return movedSinceCreated(lead)
+	}
+	return scalar(lead["STATUS_ID"]) != r.dueStatus()
+}
+
+// movedSinceCreated reports whether the lead's status changed after its creation:
+// its MOVED_TIME is later than its DATE_CREATE. Both have whole seconds, so a change
+// within the second the lead was created is not seen. A lead whose times cannot be
+// read counts as moved, and stays with its owner.
+func movedSinceCreated(lead map[string]json.RawMessage) bool {
+	created, err := time.Parse(time.RFC3339, scalar(lead["DATE_CREATE"]))
+	if err != nil {
+		return true
+	}
+	moved, err := time.Parse(time.RFC3339, scalar(lead["MOVED_TIME"]))
+	return err != nil || moved.After(created)
 }
 
 // dueStatus is the status whose change counts as taking the lead up.

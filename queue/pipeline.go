@@ -78,6 +78,10 @@ type record struct {
 	// DueStatus is the lead's STATUS_ID when it was assigned by a team with a
 	// response deadline: a change of it means the owner took the lead up.
 	DueStatus string `json:"ds,omitempty"`
+	// DueCreated says the lead was created with its owner, by a team with a response
+	// deadline, in the portal's default status, which the app does not know: a change
+	// of status since the lead's creation means the owner took it up.
+	DueCreated bool `json:"dc,omitempty"`
 }
 
 // maxMoves is how many later moves of a lead its record keeps.

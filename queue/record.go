@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,18 +27,30 @@ type Created struct {
 	Person, RuleID, TeamID, Trace string
 	// At is when the lead was created with its owner.
 	At time.Time
+	// Deadline is the response deadline of the team that chose the owner, zero when
+	// it has none. Status is the STATUS_ID the lead was created with, empty when the
+	// portal gave it its default status.
+	Deadline time.Duration
+	Status   string
 }
 
 // RecordCreated records the decision of a lead created with its owner as the
 // pipeline records its own once written and noted, with its line in the assignment
 // log and its count in the day's statistics: the lead's events are then settled as
-// already routed (and updates soon after as echoes). It reports false, changing
-// nothing, when the lead had a record already.
+// already routed (and updates soon after as echoes). When the owner's team has a
+// response deadline, the lead's deadline check is scheduled with the record, for
+// c.At plus the deadline, and runs in the pipeline as for the leads it routes. It
+// reports false, changing nothing, when the lead had a record already.
 func RecordCreated(ctx context.Context, rdb redis.UniversalClient, memberID string,
 	c Created) (bool, error) {
-	raw, err := json.Marshal(record{UserID: c.UserID, Person: c.Person, RuleID: c.RuleID,
-		TeamID: c.TeamID, Trace: c.Trace, At: c.At, Written: true, Noted: true,
-		WrittenAt: c.At})
+	rec := record{UserID: c.UserID, Person: c.Person, RuleID: c.RuleID, TeamID: c.TeamID,
+		Trace: c.Trace, At: c.At, Written: true, Noted: true, WrittenAt: c.At}
+	due := ""
+	if c.Deadline > 0 {
+		rec.DueStatus, rec.DueCreated = c.Status, c.Status == ""
+		due = strconv.FormatInt(c.At.Add(c.Deadline).UnixMilli(), 10)
+	}
+	raw, err := json.Marshal(rec)
 	if err != nil {
 		return false, fmt.Errorf("encode record of lead %d: %w", c.LeadID, err)
 	}
@@ -47,21 +60,23 @@ func RecordCreated(ctx context.Context, rdb redis.UniversalClient, memberID stri
 		return false, fmt.Errorf("encode log entry of lead %d: %w", c.LeadID, err)
 	}
 	keys := []string{keyspace.Routed(memberID), keyspace.AssignmentLog(memberID),
-		keyspace.PipelineStats(memberID, c.At.UTC().Format(time.DateOnly))}
+		keyspace.PipelineStats(memberID, c.At.UTC().Format(time.DateOnly)),
+		keyspace.Deadlines(memberID)}
 	n, err := createdScript.Run(ctx, rdb, keys, itoa(c.LeadID), raw, entry,
-		"routed:"+itoa(c.UserID), int64(statsTTL/time.Second)).Int()
+		"routed:"+itoa(c.UserID), int64(statsTTL/time.Second), due).Int()
 	if err != nil {
 		return false, fmt.Errorf("record created lead %d of portal %s: %w", c.LeadID, memberID, err)
 	}
 	return n == 1, nil
 }
 
-// createdScript writes the record of a created lead once, with its log line and its
-// count in the day's statistics.
+// createdScript writes the record of a created lead once, with its log line, its
+// count in the day's statistics and its deadline check.
 //
 // KEYS[1] keyspace.Routed, KEYS[2] keyspace.AssignmentLog, KEYS[3] the day's
-// keyspace.PipelineStats. ARGV[1] lead ID, ARGV[2] record, ARGV[3] log entry,
-// ARGV[4] stats field, ARGV[5] stats TTL in seconds.
+// keyspace.PipelineStats, KEYS[4] keyspace.Deadlines. ARGV[1] lead ID, ARGV[2]
+// record, ARGV[3] log entry, ARGV[4] stats field, ARGV[5] stats TTL in seconds,
+// ARGV[6] when the deadline check is due in Unix ms, empty for none.
 //
 // Returns 1 when recorded, 0 when the lead had a record already.
 var createdScript = redis.NewScript(`
@@ -71,6 +86,9 @@ end
 redis.call('LPUSH', KEYS[2], ARGV[3])
 redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
+end
 return 1
 `)
 
