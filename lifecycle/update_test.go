@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/leadrouter/leadrouter/bitrix"
 	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
@@ -153,12 +154,18 @@ func TestUpdateWithNewApplicationToken(t *testing.T) {
 }
 
 // updateDelivery returns the portal's ONAPPUPDATE as it was POSTed.
+// The portal records a delivery once the app has answered it, so the update may be
+// handled a moment before it is listed.
 func updateDelivery(t *testing.T, p *bitrixtest.Portal) bitrixtest.Delivery {
 	t.Helper()
-	for _, d := range p.Deliveries() {
-		if d.Event == bitrix.EventAppUpdate && !d.Dropped {
-			return d
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, d := range p.Deliveries() {
+			if d.Event == bitrix.EventAppUpdate && !d.Dropped {
+				return d
+			}
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the portal sent no ONAPPUPDATE")
 	return bitrixtest.Delivery{}
