@@ -75,9 +75,10 @@ func RateLimit(memberID string) string { return tagged(memberID) + "ratelimit" }
 
 // ---- Settings and routing state (routing) ----
 
-// RoutingSettings is a hash holding every saved version of the portal's routing
-// settings: field "head" is the current version number and field "v<N>" the record
-// of version N (JSON with the settings, author and time). Written by routing on save and rollback; read by routing on every
+// RoutingSettings is a hash holding the kept versions of the portal's routing
+// settings (the last routing.KeptVersions): field "head" is the current version
+// number and field "v<N>" the record of version N (JSON with the settings, author
+// and time). Written by routing on save and rollback; read by routing on every
 // decision (the decision script checks "head"). No TTL; absent until the first save.
 func RoutingSettings(memberID string) string { return tagged(memberID) + "routing:settings" }
 
