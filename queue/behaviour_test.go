@@ -319,9 +319,11 @@ func TestExistingClientOwner(t *testing.T) {
 		}
 		ids[i] = p.AddLead(1, f)
 	}
-	waitFor(t, 10*time.Second, "leads routed", func() bool {
+	// The owner reaches the portal a moment before the decision reaches the log.
+	waitFor(t, 10*time.Second, "leads routed and logged", func() bool {
 		for _, id := range ids {
-			if owner(p, id) == "1" {
+			hist, _ := q.LeadHistory(ctx, p.MemberID(), int64(id))
+			if owner(p, id) == "1" || len(hist) == 0 {
 				return false
 			}
 		}
