@@ -550,7 +550,8 @@ func TestAdministratorsPageSuppliesMissingApplicationToken(t *testing.T) {
 	if _, err := e.store.VerifyFrame(ctx, q, f); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken()); !errors.Is(err, oauth.ErrForbidden) {
+	_, err := e.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken())
+	if !errors.Is(err, oauth.ErrForbidden) {
 		t.Errorf("token taken from an employee's page: %v", err)
 	}
 	q, f = p.OpenForm(1, "DEFAULT", nil)

@@ -56,7 +56,8 @@ func TestThousandPortalsStayApart(t *testing.T) {
 		seen[tok.AccessToken], seen[tok.RefreshToken] = true, true
 		// Another portal's application token opens nothing here.
 		next := portals[(i+1)%n]
-		if _, err := b.store.CheckApplicationToken(ctx, p.MemberID(), next.ApplicationToken()); !errors.Is(err, oauth.ErrForbidden) {
+		_, err = b.store.CheckApplicationToken(ctx, p.MemberID(), next.ApplicationToken())
+		if !errors.Is(err, oauth.ErrForbidden) {
 			t.Fatalf("portal %d accepted portal %d's application token: %v", i, (i+1)%n, err)
 		}
 		if _, err := b.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken()); err != nil {
@@ -121,7 +122,8 @@ func TestCheckApplicationToken(t *testing.T) {
 		{name: "right token", memberID: p.MemberID(), token: p.ApplicationToken()},
 		{name: "wrong token", memberID: p.MemberID(), token: "00000000000000000000000000000000", wantErr: oauth.ErrForbidden},
 		{name: "empty token", memberID: p.MemberID(), token: "", wantErr: oauth.ErrForbidden},
-		{name: "unknown portal", memberID: "ffffffffffffffffffffffffffffffff", token: p.ApplicationToken(), wantErr: oauth.ErrForbidden},
+		{name: "unknown portal", memberID: "ffffffffffffffffffffffffffffffff",
+			token: p.ApplicationToken(), wantErr: oauth.ErrForbidden},
 		{name: "malformed member_id", memberID: "*", token: p.ApplicationToken(), wantErr: oauth.ErrForbidden},
 	}
 	for _, tc := range tests {
@@ -135,7 +137,8 @@ func TestCheckApplicationToken(t *testing.T) {
 	if err := b.store.Uninstall(ctx, p.MemberID()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken()); !errors.Is(err, oauth.ErrForbidden) {
+	_, err := b.store.CheckApplicationToken(ctx, p.MemberID(), p.ApplicationToken())
+	if !errors.Is(err, oauth.ErrForbidden) {
 		t.Errorf("CheckApplicationToken(uninstalled portal) = %v, want ErrForbidden", err)
 	}
 }

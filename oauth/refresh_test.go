@@ -248,7 +248,8 @@ func TestKeepAliveRefreshesOnlyOldTokens(t *testing.T) {
 	idle := b.portal(t, "idle")
 	busy := b.portal(t, "busy")
 	old := time.Now().Add(-30 * 24 * time.Hour)
-	if err := b.rdb.ZAdd(ctx, keyspace.Portals(), redis.Z{Score: float64(old.Unix()), Member: idle.MemberID()}).Err(); err != nil {
+	z := redis.Z{Score: float64(old.Unix()), Member: idle.MemberID()}
+	if err := b.rdb.ZAdd(ctx, keyspace.Portals(), z).Err(); err != nil {
 		t.Fatal(err)
 	}
 	cutoff := time.Now().Add(-25 * 24 * time.Hour)
