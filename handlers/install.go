@@ -152,7 +152,8 @@ func installTexts(lang string) installText {
 				"Откройте LeadRouter из меню приложений ещё раз.",
 			NotAdmin:  "Установить LeadRouter может только администратор портала.",
 			Forbidden: "Bitrix24 не подтвердил этот запрос на установку.",
-			Failed:    "LeadRouter не смог настроиться на портале. Попробуйте ещё раз через минуту.",
+			Failed: "LeadRouter не смог настроиться на портале. " +
+				"Попробуйте ещё раз через минуту.",
 			RequestID: "Номер запроса",
 		}
 	}
