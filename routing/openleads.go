@@ -5,8 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -48,7 +46,7 @@ func (e *Engine) OpenLeads(ctx context.Context, memberID string,
 	}
 	fields := make([]string, len(users))
 	for i, id := range users {
-		fields[i] = "u" + strconv.FormatInt(id, 10)
+		fields[i] = personField(id)
 	}
 	vals, err := e.rdb.HMGet(ctx, keyspace.RoutingLedger(memberID), fields...).Result()
 	if err != nil {
@@ -56,12 +54,7 @@ func (e *Engine) OpenLeads(ctx context.Context, memberID string,
 	}
 	for i, v := range vals {
 		s, _ := v.(string)
-		parts := strings.Split(s, ":")
-		if len(parts) == 5 {
-			out[users[i]], _ = strconv.ParseInt(parts[4], 10, 64)
-		} else {
-			out[users[i]] = 0
-		}
+		out[users[i]] = parseRecord(s).Open
 	}
 	return out, nil
 }
