@@ -48,18 +48,6 @@ func addChecks(units []*unit, due []string) []*unit {
 	return units
 }
 
-// dueChecks returns up to n lead IDs whose deadline check is due.
-func (q *Queue) dueChecks(ctx context.Context, memberID string, n int) ([]string, error) {
-	due, err := q.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: keyspace.Deadlines(memberID), ByScore: true, Start: "-inf",
-		Stop: strconv.FormatInt(q.cfg.Now().UnixMilli(), 10), Count: int64(n),
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read deadline checks: %w", err)
-	}
-	return due, nil
-}
-
 // deadline returns the deadline that watches the lead of rec, or nil when none
 // does: no record, a team without a deadline (or gone), or no passes left.
 func (b *batchRun) deadline(rec *record) *routing.Deadline {

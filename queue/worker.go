@@ -169,19 +169,16 @@ func (q *Queue) take(ctx context.Context, memberID string) ([]*unit, []entry, ti
 	}
 	units, offline := merge(msgs)
 	if room := q.cfg.BatchSize - len(units); room > 0 {
-		due, err := q.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-			Key: keyspace.Held(memberID), ByScore: true, Start: "-inf",
-			Stop: strconv.FormatInt(q.cfg.Now().UnixMilli(), 10), Count: int64(room),
-		}).Result()
+		due, err := q.due(ctx, keyspace.Held(memberID), room)
 		if err != nil {
 			return nil, nil, time.Time{}, fmt.Errorf("read held leads: %w", err)
 		}
 		units = addHeld(units, due)
 	}
 	if room := q.cfg.BatchSize - len(units); room > 0 {
-		due, err := q.dueChecks(ctx, memberID, room)
+		due, err := q.due(ctx, keyspace.Deadlines(memberID), room)
 		if err != nil {
-			return nil, nil, time.Time{}, err
+			return nil, nil, time.Time{}, fmt.Errorf("read deadline checks: %w", err)
 		}
 		units = addChecks(units, due)
 	}
@@ -273,6 +270,15 @@ func addHeld(units []*unit, due []string) []*unit {
 		}
 	}
 	return units
+}
+
+// due returns up to n members of the sorted set key whose score, a Unix time in
+// milliseconds, has come: the portal's due held leads or deadline checks.
+func (q *Queue) due(ctx context.Context, key string, n int) ([]string, error) {
+	return q.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: key, ByScore: true, Start: "-inf",
+		Stop: strconv.FormatInt(q.cfg.Now().UnixMilli(), 10), Count: int64(n),
+	}).Result()
 }
 
 // parseItem reads a stream entry's fields; unreadable numbers count as zero.
