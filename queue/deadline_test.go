@@ -89,6 +89,25 @@ func (r *deadlineRun) check(t *testing.T, id int) (time.Time, bool) {
 	return time.UnixMilli(int64(ms)), true
 }
 
+// overdueUnworked routes a lead on a new run, stops the run's workers and moves the
+// clock past the lead's deadline: its check is due and no worker takes it.
+func overdueUnworked(t *testing.T, name string) (*deadlineRun, int) {
+	t.Helper()
+	r := newDeadlineRun(t, name, 0)
+	_, kill := r.e.startQueue(t, r.cfg)
+	id := r.route(t)
+	kill()
+	r.clock.jump(61 * time.Second)
+	return r, id
+}
+
+// turnUnsettled has a new instance take one turn of the portal's work without
+// settling it (queue.TurnUnsettled), and returns how many leads it took.
+func (r *deadlineRun) turnUnsettled() (int, error) {
+	q := queue.New(r.e.rdb, r.e.engine, r.e.store, r.e.log, r.cfg)
+	return q.TurnUnsettled(context.Background(), r.p.MemberID())
+}
+
 // history returns the lead's log entries, oldest first.
 func (r *deadlineRun) history(t *testing.T, q *queue.Queue, id int) []queue.LogEntry {
 	t.Helper()
@@ -263,15 +282,9 @@ func TestDeadlineCheckRunsOnce(t *testing.T) {
 	})
 	t.Run("dies before settling", func(t *testing.T) {
 		t.Parallel()
-		r := newDeadlineRun(t, "deadline-crash", 0)
-		_, kill := r.e.startQueue(t, r.cfg)
-		id := r.route(t)
-		kill()
-		r.clock.jump(61 * time.Second)
+		r, id := overdueUnworked(t, "deadline-crash")
 		before := len(r.p.Deliveries())
-		dying := queue.New(r.e.rdb, r.e.engine, r.e.store, r.e.log, r.cfg)
-		n, err := dying.TurnUnsettled(context.Background(), r.p.MemberID())
-		if err != nil || n != 1 {
+		if n, err := r.turnUnsettled(); err != nil || n != 1 {
 			t.Fatalf("TurnUnsettled() = %d, %v; want the one check", n, err)
 		}
 		r.cfg.Consumer = "deadline-crash-2"
@@ -297,16 +310,11 @@ func TestDeadlineCheckRunsOnce(t *testing.T) {
 	})
 	t.Run("two instances at once", func(t *testing.T) {
 		t.Parallel()
-		r := newDeadlineRun(t, "deadline-twice", 0)
-		_, kill := r.e.startQueue(t, r.cfg)
-		id := r.route(t)
-		kill()
-		r.clock.jump(61 * time.Second)
+		r, id := overdueUnworked(t, "deadline-twice")
 		var wg sync.WaitGroup
 		for range 2 {
-			q := queue.New(r.e.rdb, r.e.engine, r.e.store, r.e.log, r.cfg)
 			wg.Go(func() {
-				if _, err := q.TurnUnsettled(context.Background(), r.p.MemberID()); err != nil {
+				if _, err := r.turnUnsettled(); err != nil {
 					t.Errorf("TurnUnsettled() error = %v", err)
 				}
 			})
