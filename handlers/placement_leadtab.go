@@ -117,10 +117,8 @@ func (s *Settings) movesByHand(entries []leadTabEntry, moves []queue.Move,
 	}
 	dict := s.cfg.Assets.Dict(lang)
 	for _, m := range moves {
-		e := leadTabEntry{Kind: "moved", When: tabTime(m.At), at: m.At, owner: m.To,
-			Headline: fill(dict.T("leadtab.moved"), "person", nameOf(names, m.To)) +
-				" (" + dict.T("leadtab.by_hand") + ")",
-			From: fill(dict.T("leadtab.moved_from"), "person", nameOf(names, m.From))}
+		e := handMove(dict, names, m.From, m.To)
+		e.When, e.at, e.owner = tabTime(m.At), m.At, m.To
 		if m.By != 0 {
 			e.By = fill(dict.T("leadtab.moved_by"), "person", nameOf(names, m.By))
 		}
@@ -150,10 +148,17 @@ func (s *Settings) laterMove(entries []leadTabEntry, lead leadNow, names map[int
 	if t, err := time.Parse(time.RFC3339, lead.DateModify); err == nil {
 		when = tabTime(t)
 	}
-	headline := fill(dict.T("leadtab.moved"), "person", nameOf(names, owner)) +
-		" (" + dict.T("leadtab.by_hand") + ")"
-	return append(entries, leadTabEntry{Kind: "moved", When: when, Headline: headline,
-		From: fill(dict.T("leadtab.moved_from"), "person", nameOf(names, last))})
+	e := handMove(dict, names, last, owner)
+	e.When = when
+	return append(entries, e)
+}
+
+// handMove is the entry of a move by hand of the lead from one person to another.
+func handMove(dict assets.Dict, names map[int64]string, from, to int64) leadTabEntry {
+	return leadTabEntry{Kind: "moved",
+		Headline: fill(dict.T("leadtab.moved"), "person", nameOf(names, to)) +
+			" (" + dict.T("leadtab.by_hand") + ")",
+		From: fill(dict.T("leadtab.moved_from"), "person", nameOf(names, from))}
 }
 
 // nameOf is a person's name, or their ID when the portal's people do not hold them.
