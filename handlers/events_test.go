@@ -42,17 +42,7 @@ func eventsSetupWith(t *testing.T, queueRedis redis.UniversalClient,
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	log := slog.New(slog.DiscardHandler)
-	store := oauth.NewStore(rdb, oauth.Config{ClientID: "local.app", ClientSecret: "s"}, log)
-	_, _, err := store.Activate(context.Background(), oauth.Activation{
-		MemberID: eventsMember, ApplicationToken: eventsToken, Domain: "example.bitrix24.com",
-		ClientEndpoint: "https://example.bitrix24.com/rest/",
-		ServerEndpoint: "https://oauth.bitrix.info/rest/",
-		Tokens: oauth.Tokens{AccessToken: "a", RefreshToken: "r",
-			Expiry: time.Now().Add(time.Hour)},
-	})
-	if err != nil {
-		t.Fatalf("Activate() error = %v", err)
-	}
+	store := eventsPortal(t, rdb, log)
 	if queueRedis == nil {
 		queueRedis = rdb
 	}
@@ -67,6 +57,24 @@ func eventsSetupWith(t *testing.T, queueRedis redis.UniversalClient,
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, rdb
+}
+
+// eventsPortal returns a token store on rdb that holds eventsMember as an active
+// portal with the application token eventsToken.
+func eventsPortal(t *testing.T, rdb redis.UniversalClient, log *slog.Logger) *oauth.Store {
+	t.Helper()
+	store := oauth.NewStore(rdb, oauth.Config{ClientID: "local.app", ClientSecret: "s"}, log)
+	_, _, err := store.Activate(context.Background(), oauth.Activation{
+		MemberID: eventsMember, ApplicationToken: eventsToken, Domain: "example.bitrix24.com",
+		ClientEndpoint: "https://example.bitrix24.com/rest/",
+		ServerEndpoint: "https://oauth.bitrix.info/rest/",
+		Tokens: oauth.Tokens{AccessToken: "a", RefreshToken: "r",
+			Expiry: time.Now().Add(time.Hour)},
+	})
+	if err != nil {
+		t.Fatalf("Activate() error = %v", err)
+	}
+	return store
 }
 
 func leadEvent(name, lead, token string) string {

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,13 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/leadrouter/leadrouter/handlers"
 	"github.com/leadrouter/leadrouter/internal/redistest"
-	"github.com/leadrouter/leadrouter/oauth"
 	"github.com/leadrouter/leadrouter/queue"
 )
 
@@ -164,18 +161,7 @@ func TestEventsLogTheirPortal(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
 	log, buf := debugLog()
-	store := oauth.NewStore(rdb, oauth.Config{ClientID: "local.app", ClientSecret: "s"},
-		slog.New(slog.DiscardHandler))
-	_, _, err := store.Activate(context.Background(), oauth.Activation{
-		MemberID: eventsMember, ApplicationToken: eventsToken, Domain: "example.bitrix24.com",
-		ClientEndpoint: "https://example.bitrix24.com/rest/",
-		ServerEndpoint: "https://oauth.bitrix.info/rest/",
-		Tokens: oauth.Tokens{AccessToken: "a", RefreshToken: "r",
-			Expiry: time.Now().Add(time.Hour)},
-	})
-	if err != nil {
-		t.Fatalf("Activate() error = %v", err)
-	}
+	store := eventsPortal(t, rdb, slog.New(slog.DiscardHandler))
 	r := gin.New()
 	r.Use(handlers.WithRequestID(), handlers.AccessLog(log))
 	(&handlers.Events{Tokens: store, Queue: queue.New(rdb, nil, nil, log, queue.Config{}),
