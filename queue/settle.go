@@ -115,9 +115,9 @@ func (q *Queue) settleUnit(ctx context.Context, pipe redis.Pipeliner, memberID s
 	switch u.res.kind {
 	case held:
 		pipe.ZAdd(ctx, heldKey, redis.Z{Score: float64(u.res.until.UnixMilli()), Member: lead})
-		// A lead waiting for intake's record or for a method's reset is not one
-		// routing held.
-		if !u.held && u.res.reason != reasonAwaitIntake && u.res.reason != reasonMethodBlocked {
+		// Counted as its log line is written: once, when routing held it. A lead
+		// waiting for intake's record or for a method's reset has no such line.
+		if u.log != nil && u.log.Outcome == OutcomeHeld {
 			counts["held"]++
 			mHeld.Inc()
 		}
