@@ -11,17 +11,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/leadrouter/leadrouter/bitrix/bitrixtest"
 	"github.com/leadrouter/leadrouter/handlers"
 	"github.com/leadrouter/leadrouter/intake"
 )
 
-// allowReader lets boris read the settings of the administrator's portal.
-func allowReader(t *testing.T, s *stack, adminToken string) {
+// createdSource is the answer that creates an intake source.
+type createdSource struct{ ID, URL, Secret string }
+
+// sourceWithViewers creates the intake source name on the portal of the
+// administrator's adminToken and returns it with two other sessions: boris, allowed
+// to read the portal's settings, and anna as the administrator of another portal.
+func sourceWithViewers(t *testing.T, s *stack, p *bitrixtest.Portal, adminToken,
+	name string) (src createdSource, reader, otherToken string) {
 	t.Helper()
+	if code := s.call(adminToken, "POST", "/api/intake", map[string]any{"name": name},
+		&src); code != 200 {
+		t.Fatalf("POST /api/intake = %d", code)
+	}
 	allow := map[string]any{"readers": []int{boris.ID}}
 	if code := s.call(adminToken, "PUT", "/api/access", allow, nil); code != 200 {
 		t.Fatalf("allow a reader = %d", code)
 	}
+	other := s.newPortal("en")
+	s.install(other)
+	return src, s.session(p, boris.ID), s.session(other, anna.ID)
 }
 
 func TestIntakeOptionsAPI(t *testing.T) {
@@ -30,15 +44,7 @@ func TestIntakeOptionsAPI(t *testing.T) {
 	p := s.newPortal("en")
 	s.install(p)
 	token := s.session(p, anna.ID)
-	var src struct{ ID, URL, Secret string }
-	if code := s.call(token, "POST", "/api/intake", map[string]any{"name": "Ads"}, &src); code != 200 {
-		t.Fatalf("POST /api/intake = %d", code)
-	}
-	allowReader(t, s, token)
-	reader := s.session(p, boris.ID)
-	other := s.newPortal("en")
-	s.install(other)
-	otherToken := s.session(other, anna.ID)
+	src, reader, otherToken := sourceWithViewers(t, s, p, token, "Ads")
 
 	path := "/api/intake/" + src.ID + "/options"
 	chosen := intake.Options{CRMSource: "ADVERTISING", AllowResponsible: true, RatePerMinute: 5,
@@ -145,16 +151,7 @@ func TestIntakeDeadLettersAPI(t *testing.T) {
 	if code := s.call(token, "PUT", "/api/settings", settings, nil); code != 200 {
 		t.Fatalf("save settings = %d", code)
 	}
-	var src struct{ ID, URL, Secret string }
-	if code := s.call(token, "POST", "/api/intake", map[string]any{"name": "Landing page"},
-		&src); code != 200 {
-		t.Fatalf("POST /api/intake = %d", code)
-	}
-	allowReader(t, s, token)
-	reader := s.session(p, boris.ID)
-	other := s.newPortal("en")
-	s.install(other)
-	otherToken := s.session(other, anna.ID)
+	src, reader, otherToken := sourceWithViewers(t, s, p, token, "Landing page")
 
 	// The portal refuses the leads for good: the posts become dead letters.
 	p.SetAccessDenied(true)
