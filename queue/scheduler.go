@@ -187,8 +187,11 @@ func (q *Queue) promote(ctx context.Context, now time.Time) error {
 		Key: keyspace.LaterPortals(), ByScore: true, Start: "-inf",
 		Stop: strconv.FormatInt(now.UnixMilli(), 10), Count: 100,
 	}).Result()
-	if err != nil || len(due) == 0 {
-		return err
+	if err != nil {
+		return fmt.Errorf("read due later portals: %w", err)
+	}
+	if len(due) == 0 {
+		return nil
 	}
 	pipe := q.rdb.Pipeline()
 	args := make([]any, 0, 2*len(due))
@@ -197,9 +200,13 @@ func (q *Queue) promote(ctx context.Context, now time.Time) error {
 		args = append(args, z.Member, strconv.FormatFloat(z.Score, 'f', -1, 64))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return err
+		return fmt.Errorf("mark due portals ready: %w", err)
 	}
-	return unmarkScript.Run(ctx, q.rdb, []string{keyspace.LaterPortals()}, args...).Err()
+	err = unmarkScript.Run(ctx, q.rdb, []string{keyspace.LaterPortals()}, args...).Err()
+	if err != nil {
+		return fmt.Errorf("remove later marks of due portals: %w", err)
+	}
+	return nil
 }
 
 // unmarkScript removes later marks that still hold the time read.
