@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,10 +176,13 @@ func notifications(p *bitrixtest.Portal, users ...int) int {
 func countCommands(fake *bitrixtest.Server, memberID, method string) int {
 	n := 0
 	for _, r := range fake.Requests() {
-		if r.MemberID == memberID {
-			n += len(slices.DeleteFunc(slices.Clone(r.Batch), func(m string) bool {
-				return m != method
-			}))
+		if r.MemberID != memberID {
+			continue
+		}
+		for _, m := range r.Batch {
+			if m == method {
+				n++
+			}
 		}
 	}
 	return n
