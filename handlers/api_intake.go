@@ -26,6 +26,16 @@ func (s *Settings) newIntakeView(src *intake.Source) intakeView {
 		Options: newIntakeOptionsView(src.Options)}
 }
 
+// errNoIntake is the answer of the intake API when intake webhooks are off.
+func errNoIntake() error {
+	return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+}
+
+// errNoSource is the answer of the intake API about a source the portal does not have.
+func errNoSource() error {
+	return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+}
+
 func (s *Settings) intakeURL(src *intake.Source) string {
 	return strings.TrimSuffix(s.cfg.PublicURL, "/") + src.Path()
 }
@@ -55,7 +65,7 @@ func (s *Settings) postIntake(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.Intake == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	var req intakeRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -81,12 +91,12 @@ func (s *Settings) postIntakeRotate(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.Intake == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	id := c.Param("id")
 	secret, err := s.cfg.Intake.Rotate(ctx, sess.MemberID, id)
 	if errors.Is(err, intake.ErrNotFound) {
-		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+		return errNoSource()
 	}
 	if err != nil {
 		return err
@@ -100,12 +110,12 @@ func (s *Settings) deleteIntake(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.Intake == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	id := c.Param("id")
 	err := s.cfg.Intake.Revoke(ctx, sess.MemberID, id)
 	if errors.Is(err, intake.ErrNotFound) {
-		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+		return errNoSource()
 	}
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func (s *Settings) postIntakeRetry(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.IntakePosts == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	id := c.Param("id")
 	if id == "" || len(id) > 100 {
@@ -76,7 +76,7 @@ func (s *Settings) postIntakeRetryAll(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.IntakePosts == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	n, err := s.cfg.IntakePosts.RetryAll(ctx, sess.MemberID)
 	if err != nil {

@@ -85,7 +85,7 @@ func (s *Settings) patchIntakeOptions(c *gin.Context) error {
 	sess := session(c)
 	ctx := c.Request.Context()
 	if s.cfg.Intake == nil {
-		return Errorf(http.StatusServiceUnavailable, "no_intake", "Intake webhooks are not enabled.")
+		return errNoIntake()
 	}
 	var req intakeOptionsRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -97,7 +97,7 @@ func (s *Settings) patchIntakeOptions(c *gin.Context) error {
 		err = intake.ErrNotFound
 	}
 	if errors.Is(err, intake.ErrNotFound) {
-		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+		return errNoSource()
 	}
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (s *Settings) patchIntakeOptions(c *gin.Context) error {
 	case errors.As(err, &ve):
 		return invalidOptions(optionsFields(ve))
 	case errors.Is(err, intake.ErrNotFound):
-		return Errorf(http.StatusNotFound, "no_source", "There is no such intake address.")
+		return errNoSource()
 	case err != nil:
 		return err
 	}
