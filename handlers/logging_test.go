@@ -185,6 +185,9 @@ func TestEventsLogTheirPortal(t *testing.T) {
 			}
 		}
 	}
+	if n := len(buf.lines(t, "http request")); n != 2 {
+		t.Errorf("logged %d access lines, want 2: %s", n, buf)
+	}
 	if n := len(buf.lines(t, "request refused")); n != 1 {
 		t.Errorf("logged %d refusals, want 1: %s", n, buf)
 	}
