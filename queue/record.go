@@ -28,10 +28,9 @@ type Created struct {
 	// At is when the lead was created with its owner.
 	At time.Time
 	// Deadline is the response deadline of the team that chose the owner, zero when
-	// it has none. Status is the STATUS_ID the lead was created with, empty when the
-	// portal gave it its default status.
+	// it has none. The lead is taken to be in the portal's default status, as intake
+	// creates it without a STATUS_ID.
 	Deadline time.Duration
-	Status   string
 }
 
 // RecordCreated records the decision of a lead created with its owner as the
@@ -47,7 +46,7 @@ func RecordCreated(ctx context.Context, rdb redis.UniversalClient, memberID stri
 		Trace: c.Trace, At: c.At, Written: true, Noted: true, WrittenAt: c.At}
 	due := ""
 	if c.Deadline > 0 {
-		rec.DueStatus, rec.DueCreated = c.Status, c.Status == ""
+		rec.DueCreated = true
 		due = strconv.FormatInt(c.At.Add(c.Deadline).UnixMilli(), 10)
 	}
 	raw, err := json.Marshal(rec)
