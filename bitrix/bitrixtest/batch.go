@@ -40,11 +40,12 @@ func (s *Server) batch(c *call, req *Request) (outcome, *restError) {
 		method = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(method)), ".json")
 		req.Batch = append(req.Batch, method)
 		out, err, st := s.batchCommand(c, &res, method, query)
-		res.times.set(key, timeObject(started, st))
+		times := timeObject(started, st)
+		res.times.set(key, times)
 		if err != nil {
 			body := errBodyObj(err)
 			if err.code == "OPERATION_TIME_LIMIT" {
-				body.set("time", timeObject(started, st))
+				body.set("time", times)
 			}
 			res.errors.set(key, body)
 			if halt {
