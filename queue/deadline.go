@@ -32,6 +32,9 @@ import (
 // sourceDeadline is the event of a unit that is a due deadline check.
 const sourceDeadline = "deadline"
 
+// isCheck reports whether the unit is a due deadline check rather than an event.
+func (u *unit) isCheck() bool { return u.event == sourceDeadline }
+
 // addChecks adds the due deadline checks of leads that have no unit yet. A lead
 // with events in this turn keeps its check for a later turn, so that its events are
 // treated as usual.
@@ -42,7 +45,7 @@ func addChecks(units []*unit, due []string) []*unit {
 			continue
 		}
 		if !slices.ContainsFunc(units, func(u *unit) bool { return u.leadID == id }) {
-			units = append(units, &unit{leadID: id, event: sourceDeadline, deadline: true})
+			units = append(units, &unit{leadID: id, event: sourceDeadline})
 		}
 	}
 	return units
@@ -86,7 +89,7 @@ func (b *batchRun) dueCheck(u *unit, rec *record) bool {
 func (b *batchRun) passOn(units []*unit, leads map[int64]map[string]json.RawMessage) []*unit {
 	var decide []*unit
 	for _, u := range units {
-		if !u.deadline {
+		if !u.isCheck() {
 			decide = append(decide, u)
 			continue
 		}
@@ -159,7 +162,7 @@ func (b *batchRun) scheduleChecks(ctx context.Context, pipe redis.Pipeliner, uni
 func (q *Queue) closeChecks(memberID string, units []*unit) {
 	now := q.cfg.Now()
 	for _, u := range units {
-		if !u.deadline {
+		if !u.isCheck() {
 			continue
 		}
 		switch u.res.kind {
@@ -189,7 +192,7 @@ func (q *Queue) settleChecks(ctx context.Context, memberID string, units []*unit
 	pipe := q.rdb.Pipeline()
 	for _, u := range units {
 		switch {
-		case !u.deadline, u.wroteOwner:
+		case !u.isCheck(), u.wroteOwner:
 		case !u.checkAt.IsZero():
 			pipe.ZAdd(ctx, key, redis.Z{Score: float64(u.checkAt.UnixMilli()),
 				Member: itoa(u.leadID)})

@@ -192,7 +192,7 @@ func (b *batchRun) triage(units []*unit) []*unit {
 	for _, u := range units {
 		rec := b.records[u.leadID]
 		switch {
-		case u.deadline:
+		case u.isCheck():
 			if b.dueCheck(u, rec) {
 				read = append(read, u)
 			}

@@ -52,10 +52,9 @@ type unit struct {
 	held    bool      // the lead came from the held set
 	recheck bool      // a routed lead read to see whether a person moved it
 	round   int       // the re-route round to decide in; 0 for a new lead
-	// deadline marks a due deadline check (deadline.go) rather than an event;
-	// exclude and passTeam pass its lead on, and checkAt is when to look again
-	// (zero: the check is done).
-	deadline bool
+	// For a due deadline check (event sourceDeadline, deadline.go), exclude and
+	// passTeam pass its lead on, and checkAt is when to look again (zero: the check
+	// is done).
 	exclude  []int64
 	passTeam string
 	checkAt  time.Time
