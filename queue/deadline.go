@@ -208,11 +208,3 @@ func (q *Queue) settleChecks(ctx context.Context, memberID string, units []*unit
 	}
 	return nil
 }
-
-// earliest returns the earlier of two times, the zero time counting as none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || !b.IsZero() && b.Before(a) {
-		return b
-	}
-	return a
-}

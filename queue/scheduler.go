@@ -155,6 +155,14 @@ func (q *Queue) nextWork(ctx context.Context, memberID string,
 	return time.Time{}, later, nil
 }
 
+// earliest returns the earlier of two times, the zero time counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // markLater notes when the portal's held leads or deadline checks come due.
 func (q *Queue) markLater(ctx context.Context, memberID string, later time.Time) error {
 	if later.IsZero() {
